@@ -1,0 +1,157 @@
+"""HTTP value objects passed between the protocol core and the transports.
+
+A :class:`Request` is everything a transport needs to put one exchange on the wire; a
+:class:`Response` is a complete answer (status, headers, body) for the pure decoders. Headers are
+tuples of ``(name, value)`` string pairs: ordered, repeatable, cheap to build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from urllib.parse import SplitResult, urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Headers",
+    "Request",
+    "Response",
+    "Timeout",
+    "get_header",
+    "get_headers",
+]
+
+Headers = tuple[tuple[str, str], ...]
+
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """Per-phase timeouts in seconds; ``None`` for a phase means wait for ever.
+
+    ``Timeout.none()`` is what streams use: image pulls can keep a deployment stream silent for
+    minutes, so a read timeout would break healthy streams.
+    """
+
+    connect: float | None = DEFAULT_TIMEOUT
+    read: float | None = DEFAULT_TIMEOUT
+    write: float | None = DEFAULT_TIMEOUT
+    pool: float | None = DEFAULT_TIMEOUT
+
+    @classmethod
+    def of(cls, seconds: float | None) -> Timeout:
+        """The same limit for every phase."""
+        return cls(seconds, seconds, seconds, seconds)
+
+    @classmethod
+    def none(cls) -> Timeout:
+        """No limit at all."""
+        return cls(None, None, None, None)
+
+    def for_stream(self) -> Timeout:
+        """Keep connect/write/pool limits, drop the read limit (for streamed responses)."""
+        return Timeout(self.connect, None, self.write, self.pool)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP exchange to perform.
+
+    ``stream`` says the response body is a stream to hand over incrementally, never to buffer.
+    ``url`` is absolute (``http`` or ``https``); :attr:`target` is what goes on the request line.
+    """
+
+    method: str
+    url: str
+    headers: Headers = ()
+    body: bytes = b""
+    stream: bool = False
+    timeout: Timeout = field(default_factory=Timeout)
+
+    @cached_property
+    def _split(self) -> SplitResult:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError("INVALID_URL", f"not an http(s) URL: {self.url!r}")
+        return parts
+
+    @property
+    def scheme(self) -> str:
+        """``http`` or ``https``."""
+        return self._split.scheme
+
+    @property
+    def host(self) -> str:
+        """Host name or address, without brackets for IPv6."""
+        host = self._split.hostname
+        assert host is not None  # checked in _split
+        return host
+
+    @property
+    def port(self) -> int:
+        """Explicit port, or the scheme's default."""
+        port = self._split.port
+        if port is not None:
+            return port
+        return 443 if self.scheme == "https" else 80
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """``(scheme, host, port)``: the key for connection pools."""
+        return (self.scheme, self.host, self.port)
+
+    @property
+    def target(self) -> str:
+        """Path and query as sent on the request line."""
+        parts = self._split
+        path = parts.path or "/"
+        return f"{path}?{parts.query}" if parts.query else path
+
+    @property
+    def path(self) -> str:
+        """The path alone (what HMAC signs)."""
+        return self._split.path or "/"
+
+    def header(self, name: str) -> str | None:
+        """First value of header ``name`` (case-insensitive), or None."""
+        return get_header(self.headers, name)
+
+    def __repr__(self) -> str:
+        # Headers hold keys and signatures: never show them.
+        return f"<Request {self.method} {self.url} stream={self.stream}>"
+
+
+@dataclass(frozen=True)
+class Response:
+    """A complete HTTP response."""
+
+    status: int
+    headers: Headers = ()
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """First value of header ``name`` (case-insensitive), or None."""
+        return get_header(self.headers, name)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {len(self.body)} bytes>"
+
+
+def get_header(headers: Iterable[tuple[str, str]] | Mapping[str, str], name: str) -> str | None:
+    """First value of ``name`` in ``headers`` (case-insensitive)."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    lname = name.lower()
+    for key, value in items:
+        if key.lower() == lname:
+            return value
+    return None
+
+
+def get_headers(headers: Iterable[tuple[str, str]], name: str) -> list[str]:
+    """Every value of ``name`` in ``headers`` (case-insensitive), in order."""
+    lname = name.lower()
+    return [value for key, value in headers if key.lower() == lname]
