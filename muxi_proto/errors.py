@@ -139,7 +139,7 @@ class ServerError(MuxiError):
     default_code = "SERVER_ERROR"
 
 
-class ConnectionError(MuxiError, builtins.ConnectionError):  # noqa: A001 - official name
+class ConnectionError(MuxiError, builtins.ConnectionError):
     """The request could not be completed on the network (refused, reset, DNS, early EOF...).
 
     Also a :class:`builtins.ConnectionError`, so generic network handlers catch it.
@@ -151,7 +151,7 @@ class ConnectionError(MuxiError, builtins.ConnectionError):  # noqa: A001 - offi
 # --- What else users need ------------------------------------------------------------------------
 
 
-class TimeoutError(ConnectionError, builtins.TimeoutError):  # noqa: A001 - mirrors the builtin
+class TimeoutError(ConnectionError, builtins.TimeoutError):
     """A connect, read, write or pool timeout fired (or an overall deadline passed)."""
 
     default_code = "TIMEOUT"
