@@ -1,0 +1,186 @@
+"""Turning a complete HTTP response into a result or a typed error.
+
+Errors branch on the HTTP status first (PROTOCOL.md §9), then take what the body offers: the
+runtime's ``error.code`` string and message, the control plane's message, a FastAPI ``detail``, or
+an excerpt of a non-JSON page. Every failure is a :class:`MuxiError` subclass; nothing else escapes,
+whatever the bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from .envelopes import reason_phrase, unwrap
+from .errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ConflictError,
+    MuxiError,
+    NotFoundError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    ValidationError,
+)
+from .http import Headers, Response, get_header
+
+__all__ = [
+    "Decode",
+    "decode_response",
+    "error_class_for_status",
+    "error_from_response",
+    "parse_json",
+    "parse_retry_after",
+]
+
+_EXCERPT = 200
+_WS = re.compile(r"\s+")
+_TAGS = re.compile(r"<[^>]{0,200}>")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class Decode(enum.Enum):
+    """What a successful answer is: a JSON envelope/object, text, raw bytes."""
+
+    JSON = "json"
+    TEXT = "text"
+    BYTES = "bytes"
+
+
+_BY_STATUS: dict[int, tuple[type[MuxiError], str]] = {
+    400: (ValidationError, "VALIDATION_ERROR"),
+    401: (AuthenticationError, "UNAUTHORIZED"),
+    403: (AuthorizationError, "FORBIDDEN"),
+    404: (NotFoundError, "NOT_FOUND"),
+    409: (ConflictError, "CONFLICT"),
+    422: (ValidationError, "VALIDATION_ERROR"),
+    429: (RateLimitError, "RATE_LIMITED"),
+}
+
+
+def error_class_for_status(status: int) -> tuple[type[MuxiError], str]:
+    """The error class and canonical code for an HTTP error status."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if 500 <= status <= 599:
+        return ServerError, "SERVER_ERROR"
+    return MuxiError, "ERROR"
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date), or None.
+
+    A date in the past gives 0; anything unparseable gives None (ignored). Capping is the retry
+    policy's job.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if _DIGITS.fullmatch(value):
+        return float(value) if len(value) <= 12 else float("inf")
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None or when.tzinfo is None:  # RFC 9110 dates are always GMT
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def parse_json(body: bytes) -> Any:
+    """``json.loads`` that raises :class:`ResponseDecodeError` instead of library errors."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ResponseDecodeError(message=f"response is not valid JSON: {_excerpt(body)!r}") from exc
+
+
+def _excerpt(body: bytes) -> str:
+    text = body[: _EXCERPT * 4].decode("utf-8", "replace")
+    text = _WS.sub(" ", _TAGS.sub(" ", text)).strip()
+    return text[:_EXCERPT] + ("..." if len(text) > _EXCERPT else "")
+
+
+def _looks_json(headers: Headers, body: bytes) -> bool:
+    ctype = (get_header(headers, "content-type") or "").lower()
+    if "json" in ctype:
+        return True
+    head = body.lstrip()[:1]
+    return head in (b"{", b"[")
+
+
+def error_from_response(response: Response, *, now: float) -> MuxiError:
+    """The typed error for a non-2xx response (any body, never raises)."""
+    status = response.status
+    cls, canonical = error_class_for_status(status)
+    retry_after = parse_retry_after(get_header(response.headers, "retry-after"), now=now)
+    body = response.body
+    payload: Any = None
+    if body and _looks_json(response.headers, body):
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            payload = None
+
+    code: str = canonical
+    message = ""
+    request_id: str | None = None
+    details: dict[str, Any]
+    if isinstance(payload, dict):
+        details = payload
+        err = payload.get("error")
+        if isinstance(err, dict):  # runtime envelope
+            if isinstance(err.get("code"), str) and err["code"]:
+                code = err["code"]
+            if isinstance(err.get("message"), str):
+                message = err["message"]
+        if not message:
+            for key in ("message", "detail", "error"):
+                value = payload.get(key)
+                if isinstance(value, str) and value:
+                    message = value
+                    break
+        request = payload.get("request")
+        if isinstance(request, dict) and isinstance(request.get("id"), str):
+            request_id = request["id"]
+        elif isinstance(payload.get("request_id"), str):
+            request_id = payload["request_id"]
+    elif payload is not None:
+        details = {"body": payload}
+    elif body:
+        excerpt = _excerpt(body)
+        details = {"body": excerpt}
+        message = excerpt
+    else:
+        details = {}
+    if not message:
+        message = reason_phrase(status)
+    request_id = request_id or get_header(response.headers, "x-request-id")
+    return cls(code, message, status, details, request_id=request_id, retry_after=retry_after)
+
+
+def decode_response(response: Response, *, decode: Decode = Decode.JSON, now: float = 0.0) -> Any:
+    """The result of a response: unwrapped JSON, text or bytes; raises the typed error for non-2xx.
+
+    JSON results follow the official SDK: the envelope's ``data`` with ``request_id`` and
+    ``timestamp`` merged in; an empty body is ``None``. A 2xx envelope that says
+    ``"success": false`` with an error is raised, not returned.
+    """
+    if not 200 <= response.status <= 299:
+        raise error_from_response(response, now=now)
+    body = response.body
+    if decode is Decode.BYTES:
+        return body
+    if decode is Decode.TEXT:
+        return body.decode("utf-8", "replace")
+    if not body.strip():
+        return None
+    parsed = parse_json(body)
+    if isinstance(parsed, dict) and parsed.get("success") is False and parsed.get("error"):
+        err = error_from_response(Response(500, response.headers, body), now=now)
+        raise MuxiError(err.code, err.message, response.status, err.details, request_id=err.request_id)
+    return unwrap(parsed)
