@@ -44,11 +44,12 @@ _DIGITS = re.compile(r"[0-9]+")
 
 
 class Decode(enum.Enum):
-    """What a successful answer is: a JSON envelope/object, text, raw bytes."""
+    """What a successful answer is: a JSON envelope/object, text, raw bytes, or JSON-if-JSON."""
 
     JSON = "json"
     TEXT = "text"
     BYTES = "bytes"
+    AUTO = "auto"  # JSON when it says or looks so, else text (routes whose format varies)
 
 
 _BY_STATUS: dict[int, tuple[type[MuxiError], str]] = {
@@ -175,7 +176,7 @@ def decode_response(response: Response, *, decode: Decode = Decode.JSON, now: fl
     body = response.body
     if decode is Decode.BYTES:
         return body
-    if decode is Decode.TEXT:
+    if decode is Decode.TEXT or (decode is Decode.AUTO and not _looks_json(response.headers, body)):
         return body.decode("utf-8", "replace")
     if not body.strip():
         return None
