@@ -300,8 +300,10 @@ def verify_signature(
     ``payload`` is the raw request body. The header is ``t=<unix s>,v1=<hex>`` (more ``v1`` entries
     allowed, other schemes ignored, spaces after commas tolerated). ``|now - t|`` must be at most
     ``tolerance`` seconds (``tolerance_seconds=`` is the official SDK's name for it); ``now``
-    defaults to the real clock. Returns False for a missing, empty or malformed header; raises
-    :class:`WebhookVerificationError` only for an empty secret (or a payload that is not bytes/str).
+    defaults to the real clock. Returns False for a missing, empty or malformed header. Raises
+    :class:`WebhookVerificationError` for an empty secret (checked first, so a misconfiguration shows
+    on the first request) or a payload that is not bytes/str, and :class:`ConfigurationError` for a
+    negative tolerance or two different tolerances.
     """
     keys = (_secret_bytes(secret),)
     window = _tolerance(tolerance, tolerance_seconds)

@@ -268,6 +268,17 @@ def test_key_rotation_header_with_one_v1_per_secret() -> None:
     assert webhook.verify_signature(RAW, header, "third-secret", now=T) is False
 
 
+@settings(deadline=None, max_examples=300)
+@given(t=st.integers(T - 400, T + 400), digest=st.binary(min_size=32, max_size=32), real=st.booleans())
+def test_exact_and_spaced_header_forms_agree(t: int, digest: bytes, real: bool) -> None:
+    # The runtime's exact form takes a fast path; the general parser must give the same answers.
+    hex_digest = _sig(t=t) if real else digest.hex()
+    exact = webhook.verify_signature(RAW, f"t={t},v1={hex_digest}", SECRET, now=T)
+    spaced = webhook.verify_signature(RAW, f"t={t}, v1={hex_digest}", SECRET, now=T)
+    assert exact is spaced
+    assert exact is (real and abs(t - T) <= 300)
+
+
 @settings(deadline=None, max_examples=500)
 @given(header=st.text(max_size=300) | st.binary(max_size=300) | st.none())
 @example(header="t=1795945191,v1=" + "\u00e9" * 64)
