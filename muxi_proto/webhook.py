@@ -305,9 +305,16 @@ def verify_signature(
     on the first request) or a payload that is not bytes/str, and :class:`ConfigurationError` for a
     negative tolerance or two different tolerances.
     """
-    keys = (_secret_bytes(secret),)
-    window = _tolerance(tolerance, tolerance_seconds)
-    return _verify(payload, signature_header, keys, window, time.time() if now is None else now) is not None
+    # The common call (str secret, default tolerance) skips the helpers: this runs per request.
+    key = (
+        secret.encode("utf-8", "surrogatepass")
+        if isinstance(secret, str) and secret
+        else _secret_bytes(secret)
+    )
+    if tolerance_seconds is not None or type(tolerance) is not int or tolerance < 0:
+        tolerance = _tolerance(tolerance, tolerance_seconds)
+    clock_now = time.time() if now is None else now
+    return _verify(payload, signature_header, (key,), tolerance, clock_now) is not None
 
 
 class ReplayStore(Protocol):
@@ -423,7 +430,7 @@ def _verify(
     now: float,
 ) -> tuple[int, bytes] | None:
     """The timestamp and the matching digest of a valid signature, or None."""
-    body = _body_bytes(payload)
+    body = payload if type(payload) is bytes else _body_bytes(payload)
     parsed = _parse_header(header)
     if parsed is None:
         return None
