@@ -111,7 +111,8 @@ class ClientExchange:
             if event is h11.NEED_DATA:
                 return NEED_DATA
             if isinstance(event, h11.Response):
-                headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers)
+                raw = event.headers.raw_items()  # the server's own casing
+                headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
                 return ResponseHead(event.status_code, headers)
             # InformationalResponse (100 Continue, 103 Early Hints): wait for the real one.
 
@@ -149,8 +150,10 @@ class ClientExchange:
     def reusable(self) -> bool:
         """True when both sides finished the cycle and neither asked to close."""
         conn = self._conn
-        # Bytes after a complete response would be read as the next response: never reuse then.
-        return conn.our_state is h11.DONE and conn.their_state is h11.DONE and not conn.trailing_data[0]
+        # Bytes after a complete response would be read as the next response, and a body that
+        # ended by EOF left nothing to reuse: neither connection goes back to the pool.
+        extra, eof = conn.trailing_data
+        return conn.our_state is h11.DONE and conn.their_state is h11.DONE and not extra and not eof
 
     def start_next_cycle(self) -> None:
         """Prepare for the next request on the same connection."""
