@@ -7,6 +7,7 @@ keeps only its few lines of blocking or awaiting code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,12 +18,15 @@ import httpcore
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Headers, Request
 
-from ._errors import map_errors
+from ._errors import TransportClosed, map_errors
 from ._h11_exchange import wire_headers
 from ._tls import VerifyTypes, ssl_context
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
 
 __all__ = ["AsyncHTTPCoreTransport", "HTTPCoreTransport"]
+
+#: Chunks already buffered by h11 that an abandoned body may still yield before its read fails.
+_DRAIN_LIMIT = 10_000
 
 
 def _proxy(url: str | None) -> httpcore.Proxy | None:
@@ -62,6 +66,38 @@ def _pool_options(
     }
 
 
+class _Body:
+    """The request body for httpcore, iterable again for a retry.
+
+    Not ``bytes``: httpcore would wrap those in an async generator, which a failed write leaves
+    unfinished for the garbage collector (and trio warns). This iterates without generators.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter((self._data,))
+
+    def __aiter__(self) -> _OneChunk:
+        return _OneChunk(self._data)
+
+
+class _OneChunk:
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes | None) -> None:
+        self._data = data
+
+    async def __anext__(self) -> bytes:
+        data, self._data = self._data, None
+        if data is None:
+            raise StopAsyncIteration
+        return data
+
+
 def _core_request(request: Request) -> httpcore.Request:
     timeout = request.timeout
     url = httpcore.URL(
@@ -74,7 +110,7 @@ def _core_request(request: Request) -> httpcore.Request:
         request.method.encode("ascii"),
         url,
         headers=wire_headers(request),
-        content=request.body,
+        content=_Body(request.body),
         extensions={
             "timeout": {
                 "connect": timeout.connect,
@@ -84,6 +120,23 @@ def _core_request(request: Request) -> httpcore.Request:
             }
         },
     )
+
+
+def _has_idle(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool, request: Request) -> bool:
+    """Is there an idle keep-alive connection the request may go out on?"""
+    origin = httpcore.Origin(request.scheme.encode("ascii"), request.host.encode("ascii"), request.port)
+    return any(conn.is_idle() and conn.can_handle_request(origin) for conn in pool.connections)
+
+
+def _stale(exc: Exception) -> bool:
+    """Does ``exc`` look like a server that dropped an idle keep-alive connection?
+
+    httpcore retries only when it knows a connection is unusable before sending; a server that
+    closed the connection just as the request went out shows up as one of these instead.
+    """
+    if isinstance(exc, httpcore.RemoteProtocolError):
+        return "without sending a response" in str(exc)
+    return isinstance(exc, httpcore.ReadError | httpcore.WriteError)
 
 
 def _headers(response: httpcore.Response) -> Headers:
@@ -110,11 +163,20 @@ class HTTPCoreTransport(Transport):
     ) -> None:
         options = _pool_options(verify, proxy, http2, max_connections, max_idle_connections, keepalive_expiry)
         self._pool = httpcore.ConnectionPool(**options)
+        self._closed = False
 
     def send(self, request: Request) -> SyncResponse:
         """Send ``request``; return once the response head is in (the body is read lazily)."""
         with map_errors(request):
-            response = self._pool.handle_request(_core_request(request))
+            if self._closed:
+                raise TransportClosed
+            reused = _has_idle(self._pool, request)
+            try:
+                response = self._pool.handle_request(_core_request(request))
+            except Exception as exc:
+                if not (reused and _stale(exc)):
+                    raise
+                response = self._pool.handle_request(_core_request(request))  # once, on a new connection
         return SyncResponse(
             response.status,
             _headers(response),
@@ -124,7 +186,8 @@ class HTTPCoreTransport(Transport):
         )
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection; later requests fail."""
+        self._closed = True
         self._pool.close()
 
     @property
@@ -162,16 +225,26 @@ class AsyncHTTPCoreTransport(AsyncTransport):
     ) -> None:
         options = _pool_options(verify, proxy, http2, max_connections, max_idle_connections, keepalive_expiry)
         self._pool = httpcore.AsyncConnectionPool(**options)
+        self._closed = False
 
     async def send(self, request: Request) -> AsyncResponse:
         """Send ``request``; return once the response head is in (the body is read lazily)."""
         with map_errors(request):
-            response = await self._pool.handle_async_request(_core_request(request))
+            if self._closed:
+                raise TransportClosed
+            reused = _has_idle(self._pool, request)
+            try:
+                response = await self._pool.handle_async_request(_core_request(request))
+            except Exception as exc:
+                if not (reused and _stale(exc)):
+                    raise
+                response = await self._pool.handle_async_request(_core_request(request))
         body = _AsyncBody(response, request)
         return AsyncResponse(response.status, _headers(response), body, request=request, on_close=body.aclose)
 
     async def aclose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection; later requests fail."""
+        self._closed = True
         await self._pool.aclose()
 
     @property
@@ -184,10 +257,11 @@ class AsyncHTTPCoreTransport(AsyncTransport):
 
 
 class _AsyncBody:
-    """httpcore's body iterator with errors translated and its generator closed explicitly.
+    """httpcore's body iterator with errors translated and its generators ended explicitly.
 
-    httpcore iterates with an async generator; left to the garbage collector it would be
-    finalised late (and trio warns), so :meth:`aclose` closes it before the response.
+    httpcore iterates a body through a chain of async generators. One abandoned half-way is
+    finalised later by the garbage collector, and trio warns about each (``ResourceWarning``),
+    so :meth:`aclose` ends the chain itself.
     """
 
     __slots__ = ("_iterator", "_request", "_response")
@@ -210,11 +284,20 @@ class _AsyncBody:
                 return await self._iterator.__anext__()
         except StopAsyncIteration:
             # httpcore releases a connection to the pool on close: do it as soon as the body ends.
-            await self.aclose()
+            self._iterator = None
+            await self._response.aclose()
+            raise
+        except BaseException:
+            self._iterator = None  # the exception has ended httpcore's generators already
             raise
 
     async def aclose(self) -> None:
         iterator, self._iterator = self._iterator, None
-        if iterator is not None and hasattr(iterator, "aclose"):
-            await iterator.aclose()
+        # Closing an unfinished response closes its connection (never pooled half-read).
         await self._response.aclose()
+        if iterator is not None:
+            # With the connection closed, resuming the generators makes the innermost read fail
+            # at once, which ends every generator of the chain now: nothing left for the GC.
+            with contextlib.suppress(Exception):
+                for _ in range(_DRAIN_LIMIT):
+                    await iterator.__anext__()

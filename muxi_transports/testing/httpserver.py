@@ -427,7 +427,9 @@ class HTTPTestServer:
             tg.start_soon(self._watch, conn, tg.cancel_scope)
             try:
                 await self.handler(request, writer)
-                if not writer.started:
+                if conn.disconnected.is_set():
+                    return
+                if not writer.started and not conn.broken:
                     raise RuntimeError(f"handler sent no response to {request.method} {request.target}")
                 if not writer.ended and not conn.broken:
                     await writer.end()
