@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
-import anyio
 import h11
 import httpcore
 
@@ -126,21 +125,17 @@ def _short(exc: BaseException) -> str:
 
 
 def _is_known(exc: BaseException) -> bool:
-    if isinstance(
-        exc,
-        OSError
-        | PhaseTimeout
-        | ClosedBeforeResponse
-        | IncompleteBody
-        | TransportClosed
-        | h11.ProtocolError
-        | anyio.BrokenResourceError
-        | anyio.ClosedResourceError
-        | anyio.EndOfStream
-        | anyio.BusyResourceError,
-    ):
+    ours = PhaseTimeout | ClosedBeforeResponse | IncompleteBody | TransportClosed
+    if isinstance(exc, OSError | h11.ProtocolError | ours):
         return True
     if type(exc).__module__.startswith("httpcore"):
+        return True
+    # anyio and trio are looked up, not imported: the trio transport must run without anyio.
+    anyio = sys.modules.get("anyio")
+    if anyio is not None and isinstance(
+        exc,
+        anyio.BrokenResourceError | anyio.ClosedResourceError | anyio.EndOfStream | anyio.BusyResourceError,
+    ):
         return True
     trio = sys.modules.get("trio")
     return trio is not None and isinstance(
@@ -192,7 +187,8 @@ def _classify(exc: BaseException) -> tuple[type[MuxiError], str]:
             return ConnectionError, "connection closed by peer while sending"
     if isinstance(exc, httpcore.ProxyError):
         return ConnectionError, f"proxy error ({_short(exc)})"
-    if isinstance(exc, anyio.EndOfStream):
+    anyio = sys.modules.get("anyio")
+    if anyio is not None and isinstance(exc, anyio.EndOfStream):
         return ConnectionError, "connection closed by peer"
     for item in chain:
         if isinstance(item, OSError):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -18,7 +19,7 @@ import httpcore
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Headers, Request
 
-from ._errors import TransportClosed, map_errors
+from ._errors import PhaseTimeout, TransportClosed, map_errors
 from ._h11_exchange import wire_headers
 from ._tls import VerifyTypes, ssl_context
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
@@ -148,7 +149,8 @@ class HTTPCoreTransport(Transport):
 
     ``verify``: ``True`` (system CAs), ``False``, a CA bundle path or an :class:`ssl.SSLContext`.
     ``proxy``: an ``http://`` proxy URL. ``http2``: negotiate HTTP/2 over TLS (needs ``h2``).
-    ``max_connections``: concurrent connections (more requests wait, up to the ``pool`` timeout).
+    ``max_connections``: requests in flight at once (more wait, up to the ``pool`` timeout);
+    ``max_idle_connections``: keep-alive connections kept; ``keepalive_expiry``: idle seconds.
     """
 
     def __init__(
@@ -161,8 +163,14 @@ class HTTPCoreTransport(Transport):
         max_idle_connections: int | None = 20,
         keepalive_expiry: float | None = 60.0,
     ) -> None:
-        options = _pool_options(verify, proxy, http2, max_connections, max_idle_connections, keepalive_expiry)
+        # httpcore 1.0.9's sync pool can close a connection it has just handed to a waiting
+        # thread (encode/httpcore#1110: EBADF or a hang until the read timeout). We keep its
+        # queue empty: our own semaphore bounds requests in flight, httpcore's limit is off, and
+        # it may keep as many idle connections as can be busy, so it never trims one in use.
+        idle = max_connections if max_connections is not None else max_idle_connections
+        options = _pool_options(verify, proxy, http2, None, idle, keepalive_expiry)
         self._pool = httpcore.ConnectionPool(**options)
+        self._slots = threading.BoundedSemaphore(max_connections) if max_connections else None
         self._closed = False
 
     def send(self, request: Request) -> SyncResponse:
@@ -170,20 +178,35 @@ class HTTPCoreTransport(Transport):
         with map_errors(request):
             if self._closed:
                 raise TransportClosed
-            reused = _has_idle(self._pool, request)
+            slot = self._take_slot(request.timeout.pool)
             try:
-                response = self._pool.handle_request(_core_request(request))
-            except Exception as exc:
-                if not (reused and _stale(exc)):
-                    raise
-                response = self._pool.handle_request(_core_request(request))  # once, on a new connection
-        return SyncResponse(
-            response.status,
-            _headers(response),
-            _iter_body(response, request),
-            request=request,
-            on_close=response.close,
-        )
+                response = self._send(request)
+            except BaseException:
+                slot.release()
+                raise
+
+        def close() -> None:
+            try:
+                response.close()
+            finally:
+                slot.release()
+
+        body = _iter_body(response, request, close)
+        return SyncResponse(response.status, _headers(response), body, request=request, on_close=close)
+
+    def _take_slot(self, timeout: float | None) -> _Slot:
+        if self._slots is not None and not self._slots.acquire(timeout=timeout):
+            raise PhaseTimeout("pool")
+        return _Slot(self._slots)
+
+    def _send(self, request: Request) -> httpcore.Response:
+        reused = _has_idle(self._pool, request)
+        try:
+            return self._pool.handle_request(_core_request(request))
+        except Exception as exc:
+            if not (reused and _stale(exc)):
+                raise
+            return self._pool.handle_request(_core_request(request))  # once, on a new connection
 
     def close(self) -> None:
         """Close every pooled connection; later requests fail."""
@@ -199,12 +222,26 @@ class HTTPCoreTransport(Transport):
         return f"<HTTPCoreTransport connections={self.connections}>"
 
 
-def _iter_body(response: httpcore.Response, request: Request) -> Iterator[bytes]:
+class _Slot:
+    """A permit of :class:`HTTPCoreTransport`'s semaphore, released exactly once."""
+
+    __slots__ = ("_semaphore",)
+
+    def __init__(self, semaphore: threading.BoundedSemaphore | None) -> None:
+        self._semaphore = semaphore
+
+    def release(self) -> None:
+        semaphore, self._semaphore = self._semaphore, None
+        if semaphore is not None:
+            semaphore.release()
+
+
+def _iter_body(response: httpcore.Response, request: Request, close: Callable[[], None]) -> Iterator[bytes]:
     # httpcore closes the connection itself when iteration fails; we only translate the error.
     # It releases a connection to the pool on close(), so close as soon as the body is done.
     with map_errors(request):
         yield from response.stream  # type: ignore[misc]
-        response.close()
+        close()
 
 
 class AsyncHTTPCoreTransport(AsyncTransport):
