@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,6 +49,32 @@ def other_ca_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("other-ca") / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(path))
     return str(path)
+
+
+@pytest.fixture
+def unreachable_port() -> Iterator[int]:
+    """A loopback port whose accept queue is full: new connections hang in the handshake."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port: int = server.getsockname()[1]
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(32):  # fill the queue until a connect attempt stalls
+            client = socket.socket()
+            clients.append(client)
+            client.settimeout(0.05)
+            try:
+                client.connect(("127.0.0.1", port))
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("could not fill the accept queue on this system")
+        yield port
+    finally:
+        for client in clients:
+            client.close()
+        server.close()
 
 
 ServeFactory = Callable[..., HTTPTestServer]

@@ -297,6 +297,14 @@ async def test_read_timeout_on_a_silent_server(transport_case: TransportCase, si
     assert isinstance(info.value, ConnectionError)
 
 
+async def test_connect_timeout(transport_case: TransportCase, unreachable_port: int) -> None:
+    url = f"http://127.0.0.1:{unreachable_port}/"
+    async with transport_case.make() as transport:
+        with pytest.raises(TimeoutError) as info:
+            await transport.send(Request("GET", url, timeout=Timeout(0.2, 5, 5, 5)))
+    assert info.value.message == f"GET {url}: connect timed out"
+
+
 async def test_read_timeout_mid_body(transport_case: TransportCase, serve: ServeFactory) -> None:
     server = serve(_first_chunk_then_silence)
     async with transport_case.make() as transport:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib.util
 import socket
 import threading
 import warnings
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import ServeFactory
 
-from muxi_proto.errors import ConnectionError, MuxiError, ProtocolError, TimeoutError
+from muxi_proto.errors import ConfigurationError, ConnectionError, MuxiError, ProtocolError, TimeoutError
 from muxi_proto.http import Request, Timeout
 from muxi_transports import HTTPCoreTransport
 from muxi_transports.testing import ResponseWriter, ServerRequest
@@ -137,6 +138,31 @@ def test_read_timeout(transport: HTTPCoreTransport, silent_port: int) -> None:
     with pytest.raises(TimeoutError) as info:
         transport.send(Request("GET", url, timeout=Timeout(5, 0.2, 5, 5)))
     assert str(info.value) == f"TIMEOUT: GET {url}: read timed out"
+
+
+def test_connect_timeout(transport: HTTPCoreTransport, unreachable_port: int) -> None:
+    with pytest.raises(TimeoutError, match="connect timed out"):
+        transport.send(Request("GET", f"http://127.0.0.1:{unreachable_port}/", timeout=Timeout(0.2, 5, 5, 5)))
+
+
+def test_proxy_gets_absolute_form_requests_and_credentials(serve: ServeFactory) -> None:
+    async def proxy(request: ServerRequest, response: ResponseWriter) -> None:
+        await response.respond(200, body=request.target.encode())
+
+    server = serve(proxy)
+    proxy_url = f"http://user:p%40ss@127.0.0.1:{server.port}"
+    request = Request("GET", "http://origin.invalid:8080/rpc/x?y=1")  # resolved by the proxy, not us
+    with HTTPCoreTransport(proxy=proxy_url) as transport, transport.send(request) as response:
+        assert response.read() == b"http://origin.invalid:8080/rpc/x?y=1"
+    assert server.requests[0].header("proxy-authorization") == "Basic dXNlcjpwQHNz"  # user:p@ss
+
+
+def test_bad_options_are_configuration_errors() -> None:
+    with pytest.raises(ConfigurationError):
+        HTTPCoreTransport(proxy="socks://x")
+    if importlib.util.find_spec("h2") is None:
+        with pytest.raises(ConfigurationError, match="h2"):
+            HTTPCoreTransport(http2=True)
 
 
 def test_write_timeout(transport: HTTPCoreTransport, silent_port: int) -> None:
