@@ -128,6 +128,17 @@ async def test_keep_alive_uses_one_connection(transport_case: TransportCase, ser
     assert {r.connection_id for r in server.requests} == {1}
 
 
+async def test_a_body_read_to_the_end_releases_the_connection(
+    transport_case: TransportCase, serve: ServeFactory
+) -> None:
+    server = serve(echo)
+    async with transport_case.make() as transport:
+        for _ in range(3):
+            response = await transport.send(Request("GET", server.url))
+            await response.aread()  # no aclose(): reaching the end is enough
+    assert server.connections_opened == 1
+
+
 async def test_unread_body_never_returns_a_dirty_connection(
     transport_case: TransportCase, serve: ServeFactory
 ) -> None:
