@@ -27,3 +27,9 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .hypothesis
+
+# Transport round trips per second, ours against httpx, one local origin server (benchmarks/).
+.PHONY: bench-transports
+bench-transports: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/bench_transports.py --json benchmarks/results/transports.json

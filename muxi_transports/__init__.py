@@ -1,7 +1,41 @@
 """muxi_transports: the I/O half of the MUXI client (transports, clients, local test server)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from muxi_proto._version import __version__
 
+from ._tls import VerifyTypes
+from .anyio_transport import AnyIOTransport
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
+from .httpcore_transport import AsyncHTTPCoreTransport, HTTPCoreTransport
+from .mock import AsyncMockTransport, MockTransport, StreamingResponse
 
-__all__ = ["AsyncResponse", "AsyncTransport", "SyncResponse", "Transport", "__version__"]
+if TYPE_CHECKING:
+    from .trio_transport import TrioTransport
+
+__all__ = [
+    "AnyIOTransport",
+    "AsyncHTTPCoreTransport",
+    "AsyncMockTransport",
+    "AsyncResponse",
+    "AsyncTransport",
+    "HTTPCoreTransport",
+    "MockTransport",
+    "StreamingResponse",
+    "SyncResponse",
+    "Transport",
+    "TrioTransport",
+    "VerifyTypes",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # trio is optional (the ``trio`` extra): import it only when TrioTransport is asked for.
+    if name == "TrioTransport":
+        from .trio_transport import TrioTransport
+
+        return TrioTransport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -121,11 +121,11 @@ class AsyncResponse:
         """First value of header ``name`` (case-insensitive), or None."""
         return get_header(self.headers, name)
 
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body, chunk by chunk, as it arrives."""
-        async for chunk in self._stream:
-            if chunk:
-                yield chunk
+        # A plain iterator object, not an async generator: one abandoned mid-body would be
+        # finalised by the garbage collector (trio warns about that), not by aclose().
+        return _NonEmptyChunks(self._stream)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self.aiter_bytes()
@@ -163,6 +163,24 @@ class AsyncResponse:
 
     def __repr__(self) -> str:
         return f"<AsyncResponse {self.status}>"
+
+
+class _NonEmptyChunks:
+    """Async iterator over ``stream`` that skips empty chunks."""
+
+    __slots__ = ("_iterator",)
+
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self._iterator = stream.__aiter__()
+
+    def __aiter__(self) -> _NonEmptyChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            chunk = await self._iterator.__anext__()
+            if chunk:
+                return chunk
 
 
 class Transport(abc.ABC):

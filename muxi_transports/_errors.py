@@ -1,0 +1,228 @@
+"""The one place where library exceptions become :mod:`muxi_proto.errors` types.
+
+httpcore, h11, anyio, trio, ``ssl`` and ``socket`` each raise their own exceptions; callers of a
+transport see only :class:`~muxi_proto.errors.ConnectionError` and its subclasses
+(``TimeoutError``, ``TLSError``, ``ProtocolError``), with a message naming method and URL and the
+original kept as ``__cause__``. Messages never include headers (they carry keys and signatures).
+
+Cancellation (``asyncio.CancelledError``, ``trio.Cancelled``) derives from ``BaseException`` and is
+never caught here: it must propagate unchanged. Exceptions this module does not recognise (bugs)
+propagate unchanged too, rather than being disguised as network errors.
+"""
+
+from __future__ import annotations
+
+import builtins
+import socket
+import ssl
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import h11
+import httpcore
+
+from muxi_proto.errors import (
+    ConfigurationError,
+    ConnectionError,
+    MuxiError,
+    ProtocolError,
+    TimeoutError,
+    TLSError,
+)
+from muxi_proto.http import Request
+
+__all__ = [
+    "ClosedBeforeResponse",
+    "IncompleteBody",
+    "PhaseTimeout",
+    "TransportClosed",
+    "map_errors",
+    "map_exception",
+    "safe_url",
+]
+
+_MAX_DETAIL = 200
+
+
+class PhaseTimeout(Exception):
+    """Raised by our own I/O code when the ``connect``/``read``/``write``/``pool`` limit passes."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__(f"{phase} timed out")
+        self.phase = phase
+
+
+class ClosedBeforeResponse(Exception):
+    """The server closed the connection before sending any response byte."""
+
+
+class IncompleteBody(Exception):
+    """The connection ended before the response body was complete."""
+
+
+class TransportClosed(Exception):
+    """A request was sent on a transport after ``close()``."""
+
+
+def safe_url(url: str) -> str:
+    """``url`` without any ``user:password@`` part, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, its causes/contexts and exception-group members, breadth first, no repeats."""
+    out: list[BaseException] = []
+    seen: set[int] = set()
+    todo = [exc]
+    while todo and len(out) < 32:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        out.append(current)
+        members = getattr(current, "exceptions", None)  # exception groups (3.11+ or the backport)
+        if isinstance(members, tuple | list):
+            todo.extend(m for m in members if isinstance(m, BaseException))
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                todo.append(linked)
+    return out
+
+
+_HTTPCORE_TIMEOUT_PHASES: dict[type[Exception], str] = {
+    httpcore.ConnectTimeout: "connect",
+    httpcore.ReadTimeout: "read",
+    httpcore.WriteTimeout: "write",
+    httpcore.PoolTimeout: "pool",
+}
+
+
+def _timeout_phase(exc: BaseException) -> str | None:
+    if isinstance(exc, PhaseTimeout):
+        return exc.phase
+    for cls, phase in _HTTPCORE_TIMEOUT_PHASES.items():
+        if isinstance(exc, cls):
+            return phase
+    if isinstance(exc, builtins.TimeoutError | socket.timeout):
+        return ""
+    trio = sys.modules.get("trio")
+    if trio is not None and isinstance(exc, trio.TooSlowError):
+        return ""
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+
+
+def _is_known(exc: BaseException) -> bool:
+    ours = PhaseTimeout | ClosedBeforeResponse | IncompleteBody | TransportClosed
+    if isinstance(exc, OSError | h11.ProtocolError | ours):
+        return True
+    if type(exc).__module__.startswith("httpcore"):
+        return True
+    # anyio and trio are looked up, not imported: the trio transport must run without anyio.
+    anyio = sys.modules.get("anyio")
+    if anyio is not None and isinstance(
+        exc,
+        anyio.BrokenResourceError | anyio.ClosedResourceError | anyio.EndOfStream | anyio.BusyResourceError,
+    ):
+        return True
+    trio = sys.modules.get("trio")
+    return trio is not None and isinstance(
+        exc, trio.BrokenResourceError | trio.ClosedResourceError | trio.TooSlowError | trio.BusyResourceError
+    )
+
+
+def _classify(exc: BaseException) -> tuple[type[MuxiError], str]:
+    """The error class and a short reason for a recognised library exception."""
+    chain = _chain(exc)
+    for item in chain:
+        phase = _timeout_phase(item)
+        if phase is not None:
+            return TimeoutError, f"{phase} timed out" if phase else "timed out"
+    if isinstance(exc, httpcore.UnsupportedProtocol):
+        return ConfigurationError, f"unsupported URL ({_short(exc)})"
+    if isinstance(exc, TransportClosed):
+        return ConnectionError, "transport is closed"
+    for item in chain:
+        if isinstance(item, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return ConnectionError, "connection closed by peer during TLS"
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return TLSError, f"TLS certificate verification failed ({item.verify_message})"
+        if isinstance(item, ssl.SSLError | ssl.CertificateError):
+            return TLSError, f"TLS handshake failed ({item.reason or _short(item)})"
+    for item in chain:
+        if isinstance(item, IncompleteBody):
+            return ProtocolError, f"response body ended early ({_short(item)})"
+        if isinstance(item, ClosedBeforeResponse):
+            return ConnectionError, "server closed the connection without sending a response"
+        if isinstance(item, h11.LocalProtocolError | httpcore.LocalProtocolError):
+            # h11's text can quote header values, which may be secrets: keep it out.
+            return ProtocolError, "request rejected by the HTTP encoder (invalid method, target or header)"
+        if isinstance(item, h11.RemoteProtocolError | httpcore.RemoteProtocolError):
+            text = str(item)
+            if "without sending a response" in text:
+                return ConnectionError, "server closed the connection without sending a response"
+            if "complete message body" in text:
+                return ProtocolError, f"response body ended early ({_short(item)})"
+            return ProtocolError, f"malformed response ({_short(item)})"
+    for item in chain:
+        if isinstance(item, socket.gaierror):
+            return ConnectionError, f"name resolution failed ({_short(item)})"
+        if isinstance(item, builtins.ConnectionRefusedError):
+            return ConnectionError, "connection refused"
+        if isinstance(item, builtins.ConnectionResetError | builtins.ConnectionAbortedError):
+            return ConnectionError, "connection reset by peer"
+        if isinstance(item, builtins.BrokenPipeError):
+            return ConnectionError, "connection closed by peer while sending"
+    if isinstance(exc, httpcore.ProxyError):
+        return ConnectionError, f"proxy error ({_short(exc)})"
+    anyio = sys.modules.get("anyio")
+    if anyio is not None and isinstance(exc, anyio.EndOfStream):
+        return ConnectionError, "connection closed by peer"
+    for item in chain:
+        if isinstance(item, OSError):
+            return ConnectionError, f"network error ({item.strerror or _short(item)})"
+    if isinstance(exc, httpcore.ConnectError):
+        return ConnectionError, "connect failed"
+    if isinstance(exc, httpcore.ReadError | httpcore.WriteError):
+        return ConnectionError, "connection lost"
+    return ConnectionError, f"connection lost ({type(exc).__name__})"
+
+
+def map_exception(exc: BaseException, request: Request) -> MuxiError | None:
+    """The typed error for ``exc`` raised while performing ``request``, or None if not ours to map."""
+    if isinstance(exc, MuxiError) or not isinstance(exc, Exception) or not _is_known(exc):
+        return None
+    cls, reason = _classify(exc)
+    url = safe_url(request.url)
+    details: dict[str, object] = {"method": request.method, "url": url}
+    if cls is TimeoutError:
+        details["phase"] = reason.split(" ", 1)[0] if reason != "timed out" else ""
+    return cls(message=f"{request.method} {url}: {reason}", details=details)
+
+
+@contextmanager
+def map_errors(request: Request) -> Iterator[None]:
+    """Re-raise library exceptions from the block as typed errors (``from`` the original).
+
+    A plain context manager: it wraps ``await`` expressions just as well, and never touches
+    cancellation, which is a ``BaseException``.
+    """
+    try:
+        yield
+    except Exception as exc:
+        mapped = map_exception(exc, request)
+        if mapped is None:
+            raise
+        raise mapped from exc

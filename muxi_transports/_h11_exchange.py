@@ -1,0 +1,162 @@
+"""HTTP/1.1 client exchanges on h11, without I/O: request to bytes, bytes to response events.
+
+Written once and driven by both the anyio and the trio transports: they move bytes, this module
+decides what the bytes mean and whether the connection may carry another request afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+import h11
+
+from muxi_proto.http import Headers, Request
+
+from ._errors import ClosedBeforeResponse, IncompleteBody
+
+__all__ = ["END", "NEED_DATA", "ClientExchange", "ResponseHead", "wire_headers"]
+
+#: ``Host``, ``Content-Length`` and framing belong to the transport: a client's copies are dropped.
+_TRANSPORT_HEADERS: Final = frozenset({"host", "content-length", "transfer-encoding"})
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+#: Largest status line + headers we accept; h11 raises beyond it instead of buffering for ever.
+MAX_HEAD_SIZE: Final = 64 * 1024
+
+
+class _Sentinel:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+#: The exchange needs more bytes from the peer before it can say anything.
+NEED_DATA: Final = _Sentinel("NEED_DATA")
+#: The response body is complete.
+END: Final = _Sentinel("END")
+
+
+class ResponseHead(NamedTuple):
+    """Status and headers of a response."""
+
+    status: int
+    headers: Headers
+
+
+def host_header(request: Request) -> str:
+    """``Host`` value: the host (bracketed if IPv6) plus the port when it is not the default."""
+    host = f"[{request.host}]" if ":" in request.host else request.host
+    default = 443 if request.scheme == "https" else 80
+    return host if request.port == default else f"{host}:{request.port}"
+
+
+def wire_headers(request: Request) -> list[tuple[bytes, bytes]]:
+    """The headers to put on the wire: ``Host`` first, the client's, then ``Content-Length``."""
+    out = [(b"Host", host_header(request).encode("ascii"))]
+    for name, value in request.headers:
+        if name.lower() not in _TRANSPORT_HEADERS:
+            out.append((name.encode("ascii"), value.encode("utf-8")))
+    if request.body or request.method.upper() in _BODY_METHODS:
+        out.append((b"Content-Length", str(len(request.body)).encode("ascii")))
+    return out
+
+
+class ClientExchange:
+    """The protocol state of one HTTP/1.1 connection, one request/response cycle at a time.
+
+    Use: :meth:`request_bytes` → send them; :meth:`feed` received bytes (``b""`` at EOF) and call
+    :meth:`next_head` until it returns a :class:`ResponseHead`, then :meth:`next_body` until
+    :data:`END`. Afterwards :attr:`reusable` says whether another cycle may run on the connection
+    (:meth:`start_next_cycle`). ``received`` counts response bytes of the current cycle so a
+    caller can tell "failed before any response byte" (safe to retry on a fresh connection).
+    """
+
+    __slots__ = ("_body_bytes", "_conn", "_eof", "received")
+
+    def __init__(self) -> None:
+        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        self.received = 0
+        self._body_bytes = 0
+        self._eof = False
+
+    def request_bytes(self, request: Request) -> list[bytes]:
+        """Head, then body, for ``request`` (h11 validates method, target and headers)."""
+        conn = self._conn
+        head = h11.Request(
+            method=request.method.encode("ascii"),
+            target=request.target.encode("ascii"),
+            headers=wire_headers(request),
+        )
+        out = [conn.send(head)]
+        if request.body:
+            # Passthrough: a 10 MiB upload is not copied into a new buffer.
+            out.extend(conn.send_with_data_passthrough(h11.Data(data=request.body)) or ())
+        out.append(conn.send(h11.EndOfMessage()))
+        return [b for b in out if b]
+
+    def feed(self, data: bytes) -> None:
+        """Bytes received from the peer; ``b""`` means the peer closed its side."""
+        self.received += len(data)
+        if not data:
+            self._eof = True
+        self._conn.receive_data(data)
+
+    def next_head(self) -> ResponseHead | _Sentinel:
+        """The response head, or :data:`NEED_DATA`; 1xx interim responses are skipped."""
+        while True:
+            event = self._next()
+            if event is h11.NEED_DATA:
+                return NEED_DATA
+            if isinstance(event, h11.Response):
+                raw = event.headers.raw_items()  # the server's own casing
+                headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+                return ResponseHead(event.status_code, headers)
+            # InformationalResponse (100 Continue, 103 Early Hints): wait for the real one.
+
+    def next_body(self) -> bytes | _Sentinel:
+        """The next body chunk, :data:`NEED_DATA` or :data:`END`."""
+        while True:
+            event = self._next()
+            if type(event) is h11.Data:
+                self._body_bytes += len(event.data)
+                return bytes(event.data)
+            if event is h11.NEED_DATA:
+                return NEED_DATA
+            if type(event) is h11.EndOfMessage:
+                return END
+            # Trailing headers arrive inside EndOfMessage; nothing else can come here.
+
+    def _next(self) -> object:
+        conn = self._conn
+        state = conn.their_state
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError:
+            if self._eof and state is h11.SEND_BODY:
+                got = self._body_bytes
+                raise IncompleteBody(f"got {got} body bytes before the connection closed") from None
+            if self._eof and state is h11.SEND_RESPONSE and self.received == 0:
+                raise ClosedBeforeResponse from None
+            raise
+        if event is h11.PAUSED:
+            # Only reached if the server sends bytes after a complete response: protocol error.
+            raise h11.RemoteProtocolError("data after the end of the response")
+        return event
+
+    @property
+    def reusable(self) -> bool:
+        """True when both sides finished the cycle and neither asked to close."""
+        conn = self._conn
+        # Bytes after a complete response would be read as the next response, and a body that
+        # ended by EOF left nothing to reuse: neither connection goes back to the pool.
+        extra, eof = conn.trailing_data
+        return conn.our_state is h11.DONE and conn.their_state is h11.DONE and not extra and not eof
+
+    def start_next_cycle(self) -> None:
+        """Prepare for the next request on the same connection."""
+        self._conn.start_next_cycle()
+        self.received = 0
+        self._body_bytes = 0

@@ -1,0 +1,259 @@
+"""The async HTTP/1.1 transport, written once over a four-method byte stream.
+
+:class:`H11AsyncTransport` owns the keep-alive pool, the stale-connection retry, body iteration
+and cleanup; the anyio and trio transports only say how to open, read, write and close a socket
+(:class:`ByteStream`). Nothing here imports an event loop library, so the trio transport runs
+without anyio.
+"""
+
+from __future__ import annotations
+
+import abc
+import select
+import socket
+from collections import deque
+from typing import Any
+
+import h11
+
+from muxi_proto.http import Request, Timeout
+
+from ._errors import PhaseTimeout, TransportClosed, map_errors
+from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
+from ._tls import VerifyTypes, ssl_context
+from .base import AsyncResponse, AsyncTransport
+
+__all__ = ["ByteStream", "H11AsyncTransport", "IdlePool", "socket_is_readable"]
+
+#: Requests up to this size go out in one write (head and body together).
+_COALESCE_LIMIT = 64 * 1024
+
+
+def socket_is_readable(sock: socket.socket | Any | None) -> bool:
+    """True if ``sock`` has something to read (for an idle HTTP connection: EOF, so it is stale).
+
+    Unknown sockets count as readable, so the caller opens a fresh connection instead of guessing.
+    """
+    if sock is None:
+        return True
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable)
+
+
+class ByteStream(abc.ABC):
+    """One connected socket (plain or TLS), as the h11 transports need it."""
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    async def receive(self, timeout: float | None) -> bytes:
+        """Up to 64 KiB; ``b""`` at EOF; :class:`PhaseTimeout` ``"read"`` past ``timeout``."""
+
+    @abc.abstractmethod
+    async def send(self, data: bytes, timeout: float | None) -> None:
+        """All of ``data``; :class:`PhaseTimeout` ``"write"`` past ``timeout``."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close at once, even inside a cancelled scope; never raises."""
+
+    @abc.abstractmethod
+    def is_readable(self) -> bool:
+        """True if the peer sent something (normally EOF) on an idle connection."""
+
+
+class _Connection:
+    __slots__ = ("exchange", "origin", "stream")
+
+    def __init__(self, stream: ByteStream, origin: tuple[str, str, int]) -> None:
+        self.stream = stream
+        self.origin = origin
+        self.exchange = ClientExchange()
+
+
+class IdlePool:
+    """Idle keep-alive connections per origin, newest first, at most ``max_per_origin`` each."""
+
+    __slots__ = ("_idle", "max_per_origin")
+
+    def __init__(self, max_per_origin: int) -> None:
+        self.max_per_origin = max_per_origin
+        self._idle: dict[tuple[str, str, int], deque[_Connection]] = {}
+
+    def take(self, origin: tuple[str, str, int]) -> _Connection | None:
+        """The most recently used idle connection to ``origin``, or None."""
+        idle = self._idle.get(origin)
+        return idle.pop() if idle else None
+
+    def put(self, conn: _Connection) -> _Connection | None:
+        """Park ``conn``; returns the connection pushed out (the oldest), if the list was full."""
+        idle = self._idle.setdefault(conn.origin, deque())
+        idle.append(conn)
+        return idle.popleft() if len(idle) > self.max_per_origin else None
+
+    def drain(self) -> list[_Connection]:
+        """Remove and return every idle connection."""
+        out = [conn for idle in self._idle.values() for conn in idle]
+        self._idle.clear()
+        return out
+
+    def __len__(self) -> int:
+        return sum(len(idle) for idle in self._idle.values())
+
+
+def _retryable(exc: Exception) -> bool:
+    """May a request that failed on a reused connection, before any response byte, be resent?
+
+    Yes for a connection the server had already dropped (reset, EOF, broken pipe); no for our own
+    deadlines and for requests h11 refused to encode, which would fail again.
+    """
+    return not isinstance(exc, PhaseTimeout | h11.LocalProtocolError)
+
+
+class H11AsyncTransport(AsyncTransport):
+    """Keep-alive HTTP/1.1 over h11; subclasses supply :meth:`_open_stream` (and maybe ``sleep``)."""
+
+    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10) -> None:
+        self._verify = verify
+        self._ssl_context = ssl_context(verify, alpn=["http/1.1"]) if verify is not True else None
+        self._pool = IdlePool(max_idle_per_origin)
+        self._active: set[_Connection] = set()
+        self._closed = False
+
+    @abc.abstractmethod
+    async def _open_stream(
+        self, scheme: str, host: str, port: int, ssl_ctx: Any, timeout: float | None
+    ) -> ByteStream:
+        """Connect (and for ``https`` finish the TLS handshake) within ``timeout`` seconds."""
+
+    @property
+    def idle_connections(self) -> int:
+        """Connections parked in the keep-alive pool."""
+        return len(self._pool)
+
+    async def send(self, request: Request) -> AsyncResponse:
+        """Send ``request``; return once the response head is in (the body is read lazily)."""
+        with map_errors(request):
+            if self._closed:
+                raise TransportClosed
+            timeout = request.timeout
+            fresh = False
+            while True:
+                conn, reused = await self._acquire(request, fresh=fresh)
+                try:
+                    head = await self._start(conn, request, timeout)
+                except Exception as exc:
+                    await self._discard(conn)
+                    if reused and conn.exchange.received == 0 and _retryable(exc):
+                        fresh = True  # a stale keep-alive connection: once more on a new one
+                        continue
+                    raise
+                except BaseException:
+                    await self._discard(conn)  # cancelled: the connection is in an unknown state
+                    raise
+                body = _Body(self, conn, request)
+                return AsyncResponse(head.status, head.headers, body, request=request, on_close=body.aclose)
+
+    async def _acquire(self, request: Request, *, fresh: bool) -> tuple[_Connection, bool]:
+        origin = request.origin
+        while not fresh and (conn := self._pool.take(origin)) is not None:
+            if not conn.stream.is_readable():
+                self._active.add(conn)
+                return conn, True
+            await conn.stream.close()  # the server closed it while idle
+        scheme, host, port = origin
+        ctx = None
+        if scheme == "https":
+            if self._ssl_context is None:
+                self._ssl_context = ssl_context(self._verify, alpn=["http/1.1"])
+            ctx = self._ssl_context
+        stream = await self._open_stream(scheme, host, port, ctx, request.timeout.connect)
+        conn = _Connection(stream, origin)
+        self._active.add(conn)
+        return conn, False
+
+    @staticmethod
+    async def _start(conn: _Connection, request: Request, timeout: Timeout) -> ResponseHead:
+        exchange, stream = conn.exchange, conn.stream
+        parts = exchange.request_bytes(request)
+        if len(parts) > 1 and len(request.body) <= _COALESCE_LIMIT:
+            parts = [b"".join(parts)]
+        for part in parts:
+            await stream.send(part, timeout.write)
+        while True:
+            head = exchange.next_head()
+            if isinstance(head, ResponseHead):
+                return head
+            exchange.feed(await stream.receive(timeout.read))
+
+    async def _release(self, conn: _Connection) -> None:
+        """The body was read to the end: park the connection if both sides allow it."""
+        self._active.discard(conn)
+        if self._closed or not conn.exchange.reusable:
+            await conn.stream.close()
+            return
+        conn.exchange.start_next_cycle()
+        evicted = self._pool.put(conn)
+        if evicted is not None:
+            await evicted.stream.close()
+
+    async def _discard(self, conn: _Connection) -> None:
+        self._active.discard(conn)
+        await conn.stream.close()
+
+    async def aclose(self) -> None:
+        """Close idle connections and those still serving a response; refuse further requests."""
+        self._closed = True
+        for conn in [*self._pool.drain(), *self._active]:
+            await self._discard(conn)
+
+
+class _Body:
+    """The response body as an async iterator; reaching the end returns the connection to the pool."""
+
+    __slots__ = ("_conn", "_read_timeout", "_request", "_transport")
+
+    def __init__(self, transport: H11AsyncTransport, conn: _Connection, request: Request) -> None:
+        self._transport = transport
+        self._conn: _Connection | None = conn
+        self._request = request
+        self._read_timeout = request.timeout.read
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        conn = self._conn
+        if conn is None:
+            raise StopAsyncIteration
+        exchange = conn.exchange
+        try:
+            with map_errors(self._request):
+                chunk = exchange.next_body()
+                while chunk is NEED_DATA:
+                    exchange.feed(await conn.stream.receive(self._read_timeout))
+                    chunk = exchange.next_body()
+        except BaseException:
+            # Error or cancellation mid-body: the connection is dirty, never reuse it.
+            self._conn = None
+            await self._transport._discard(conn)
+            raise
+        if chunk is END:
+            self._conn = None
+            await self._transport._release(conn)
+            raise StopAsyncIteration
+        assert isinstance(chunk, bytes)
+        return chunk
+
+    async def aclose(self) -> None:
+        """Closed before the end: close the connection rather than pool it half-read."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._transport._discard(conn)

@@ -1,0 +1,83 @@
+"""HTTP/1.1 over anyio byte streams (h11 underneath): runs under asyncio and trio alike."""
+
+from __future__ import annotations
+
+import builtins
+import ssl
+
+import anyio
+from anyio.abc import ByteStream as AnyIOByteStream
+from anyio.abc import SocketAttribute
+
+from ._errors import PhaseTimeout
+from ._h11_transport import ByteStream, H11AsyncTransport, socket_is_readable
+from ._tls import VerifyTypes
+
+__all__ = ["AnyIOTransport"]
+
+_RECEIVE_SIZE = 65536
+
+
+class _AnyIOStream(ByteStream):
+    __slots__ = ("_sock", "_stream")
+
+    def __init__(self, stream: AnyIOByteStream) -> None:
+        self._stream = stream
+        self._sock = stream.extra(SocketAttribute.raw_socket, None)  # noqa: S610 - anyio, not Django
+
+    async def receive(self, timeout: float | None) -> bytes:
+        try:
+            if timeout is None:
+                return await self._stream.receive(_RECEIVE_SIZE)
+            with anyio.fail_after(timeout):
+                return await self._stream.receive(_RECEIVE_SIZE)
+        except anyio.EndOfStream:
+            return b""
+        except builtins.TimeoutError:
+            raise PhaseTimeout("read") from None
+
+    async def send(self, data: bytes, timeout: float | None) -> None:
+        try:
+            with anyio.fail_after(timeout):
+                await self._stream.send(data)
+        except builtins.TimeoutError:
+            raise PhaseTimeout("write") from None
+
+    async def close(self) -> None:
+        await anyio.aclose_forcefully(self._stream)
+
+    def is_readable(self) -> bool:
+        return socket_is_readable(self._sock)
+
+
+class AnyIOTransport(H11AsyncTransport):
+    """Keep-alive HTTP/1.1 on anyio: one transport per event loop (asyncio or trio).
+
+    ``verify``: ``True`` (system CAs), ``False``, a CA bundle path or an :class:`ssl.SSLContext`.
+    ``max_idle_per_origin``: keep-alive connections kept per ``(scheme, host, port)``.
+    """
+
+    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10) -> None:
+        super().__init__(verify=verify, max_idle_per_origin=max_idle_per_origin)
+
+    async def _open_stream(
+        self, scheme: str, host: str, port: int, ssl_ctx: ssl.SSLContext | None, timeout: float | None
+    ) -> ByteStream:
+        try:
+            with anyio.fail_after(timeout):
+                if ssl_ctx is None:
+                    stream: AnyIOByteStream = await anyio.connect_tcp(host, port)
+                else:
+                    # HTTP frames its own bodies: a missing TLS close_notify is not an error.
+                    stream = await anyio.connect_tcp(
+                        host, port, tls=True, ssl_context=ssl_ctx, tls_hostname=host,
+                        tls_standard_compatible=False,
+                    )
+        except builtins.TimeoutError as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise  # the OS's own ETIMEDOUT, not our deadline
+            raise PhaseTimeout("connect") from None
+        return _AnyIOStream(stream)
+
+    def __repr__(self) -> str:
+        return f"<AnyIOTransport idle={self.idle_connections}>"

@@ -1,0 +1,340 @@
+"""The default transports: httpcore connection pools, sync and async (asyncio and trio).
+
+httpcore brings keep-alive pooling, pool limits, proxies and HTTP/2. What the two classes share
+(pool options, request and header conversion) is written once as module functions; each class
+keeps only its few lines of blocking or awaiting code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpcore
+
+from muxi_proto.errors import ConfigurationError
+from muxi_proto.http import Headers, Request
+
+from ._errors import PhaseTimeout, TransportClosed, map_errors
+from ._h11_exchange import wire_headers
+from ._tls import VerifyTypes, ssl_context
+from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
+
+__all__ = ["AsyncHTTPCoreTransport", "HTTPCoreTransport"]
+
+#: Chunks already buffered by h11 that an abandoned body may still yield before its read fails.
+_DRAIN_LIMIT = 10_000
+
+
+def _proxy(url: str | None) -> httpcore.Proxy | None:
+    """An httpcore proxy for ``http://[user:password@]host:port``; credentials move to ``auth``."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError("INVALID_PROXY", "proxy must be an http(s) URL")
+    if parts.username is None:
+        return httpcore.Proxy(url)
+    auth = (unquote(parts.username), unquote(parts.password or ""))
+    bare = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+    return httpcore.Proxy(bare, auth=auth)
+
+
+def _pool_options(
+    verify: VerifyTypes,
+    proxy: str | None,
+    http2: bool,
+    max_connections: int | None,
+    max_idle_connections: int | None,
+    keepalive_expiry: float | None,
+) -> dict[str, Any]:
+    if http2 and importlib.util.find_spec("h2") is None:
+        raise ConfigurationError(
+            "HTTP2_UNAVAILABLE", "http2=True needs the h2 package (pip install muxi-client[http2])"
+        )
+    return {
+        "ssl_context": ssl_context(verify),
+        "proxy": _proxy(proxy),
+        "max_connections": max_connections,
+        "max_keepalive_connections": max_idle_connections,
+        "keepalive_expiry": keepalive_expiry,
+        "http1": True,
+        "http2": http2,
+    }
+
+
+class _Body:
+    """The request body for httpcore, iterable again for a retry.
+
+    Not ``bytes``: httpcore would wrap those in an async generator, which a failed write leaves
+    unfinished for the garbage collector (and trio warns). This iterates without generators.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter((self._data,))
+
+    def __aiter__(self) -> _OneChunk:
+        return _OneChunk(self._data)
+
+
+class _OneChunk:
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes | None) -> None:
+        self._data = data
+
+    async def __anext__(self) -> bytes:
+        data, self._data = self._data, None
+        if data is None:
+            raise StopAsyncIteration
+        return data
+
+
+def _core_request(request: Request) -> httpcore.Request:
+    timeout = request.timeout
+    url = httpcore.URL(
+        scheme=request.scheme.encode("ascii"),
+        host=request.host.encode("ascii"),
+        port=request.port,
+        target=request.target.encode("ascii"),
+    )
+    return httpcore.Request(
+        request.method.encode("ascii"),
+        url,
+        headers=wire_headers(request),
+        content=_Body(request.body),
+        extensions={
+            "timeout": {
+                "connect": timeout.connect,
+                "read": timeout.read,
+                "write": timeout.write,
+                "pool": timeout.pool,
+            }
+        },
+    )
+
+
+def _has_idle(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool, request: Request) -> bool:
+    """Is there an idle keep-alive connection the request may go out on?"""
+    origin = httpcore.Origin(request.scheme.encode("ascii"), request.host.encode("ascii"), request.port)
+    return any(conn.is_idle() and conn.can_handle_request(origin) for conn in pool.connections)
+
+
+def _stale(exc: Exception) -> bool:
+    """Does ``exc`` look like a server that dropped an idle keep-alive connection?
+
+    httpcore retries only when it knows a connection is unusable before sending; a server that
+    closed the connection just as the request went out shows up as one of these instead.
+    """
+    if isinstance(exc, httpcore.RemoteProtocolError):
+        return "without sending a response" in str(exc)
+    return isinstance(exc, httpcore.ReadError | httpcore.WriteError)
+
+
+def _headers(response: httpcore.Response) -> Headers:
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers)
+
+
+class HTTPCoreTransport(Transport):
+    """Blocking HTTP on an httpcore connection pool (thread-safe).
+
+    ``verify``: ``True`` (system CAs), ``False``, a CA bundle path or an :class:`ssl.SSLContext`.
+    ``proxy``: an ``http://`` proxy URL. ``http2``: negotiate HTTP/2 over TLS (needs ``h2``).
+    ``max_connections``: requests in flight at once (more wait, up to the ``pool`` timeout);
+    ``max_idle_connections``: keep-alive connections kept; ``keepalive_expiry``: idle seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: VerifyTypes = True,
+        proxy: str | None = None,
+        http2: bool = False,
+        max_connections: int | None = 100,
+        max_idle_connections: int | None = 20,
+        keepalive_expiry: float | None = 60.0,
+    ) -> None:
+        # httpcore 1.0.9's sync pool can close a connection it has just handed to a waiting
+        # thread (encode/httpcore#1110: EBADF or a hang until the read timeout). We keep its
+        # queue empty: our own semaphore bounds requests in flight, httpcore's limit is off, and
+        # it may keep as many idle connections as can be busy, so it never trims one in use.
+        idle = max_connections if max_connections is not None else max_idle_connections
+        options = _pool_options(verify, proxy, http2, None, idle, keepalive_expiry)
+        self._pool = httpcore.ConnectionPool(**options)
+        self._slots = threading.BoundedSemaphore(max_connections) if max_connections else None
+        self._closed = False
+
+    def send(self, request: Request) -> SyncResponse:
+        """Send ``request``; return once the response head is in (the body is read lazily)."""
+        with map_errors(request):
+            if self._closed:
+                raise TransportClosed
+            slot = self._take_slot(request.timeout.pool)
+            try:
+                response = self._send(request)
+            except BaseException:
+                slot.release()
+                raise
+
+        def close() -> None:
+            try:
+                response.close()
+            finally:
+                slot.release()
+
+        body = _iter_body(response, request, close)
+        return SyncResponse(response.status, _headers(response), body, request=request, on_close=close)
+
+    def _take_slot(self, timeout: float | None) -> _Slot:
+        if self._slots is not None and not self._slots.acquire(timeout=timeout):
+            raise PhaseTimeout("pool")
+        return _Slot(self._slots)
+
+    def _send(self, request: Request) -> httpcore.Response:
+        reused = _has_idle(self._pool, request)
+        try:
+            return self._pool.handle_request(_core_request(request))
+        except Exception as exc:
+            if not (reused and _stale(exc)):
+                raise
+            return self._pool.handle_request(_core_request(request))  # once, on a new connection
+
+    def close(self) -> None:
+        """Close every pooled connection; later requests fail."""
+        self._closed = True
+        self._pool.close()
+
+    @property
+    def connections(self) -> int:
+        """Connections currently held by the pool (idle or busy)."""
+        return len(self._pool.connections)
+
+    def __repr__(self) -> str:
+        return f"<HTTPCoreTransport connections={self.connections}>"
+
+
+class _Slot:
+    """A permit of :class:`HTTPCoreTransport`'s semaphore, released exactly once."""
+
+    __slots__ = ("_semaphore",)
+
+    def __init__(self, semaphore: threading.BoundedSemaphore | None) -> None:
+        self._semaphore = semaphore
+
+    def release(self) -> None:
+        semaphore, self._semaphore = self._semaphore, None
+        if semaphore is not None:
+            semaphore.release()
+
+
+def _iter_body(response: httpcore.Response, request: Request, close: Callable[[], None]) -> Iterator[bytes]:
+    # httpcore closes the connection itself when iteration fails; we only translate the error.
+    # It releases a connection to the pool on close(), so close as soon as the body is done.
+    with map_errors(request):
+        yield from response.stream  # type: ignore[misc]
+        close()
+
+
+class AsyncHTTPCoreTransport(AsyncTransport):
+    """Async HTTP on an httpcore connection pool; works under asyncio and trio.
+
+    Same options as :class:`HTTPCoreTransport`.
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: VerifyTypes = True,
+        proxy: str | None = None,
+        http2: bool = False,
+        max_connections: int | None = 100,
+        max_idle_connections: int | None = 20,
+        keepalive_expiry: float | None = 60.0,
+    ) -> None:
+        options = _pool_options(verify, proxy, http2, max_connections, max_idle_connections, keepalive_expiry)
+        self._pool = httpcore.AsyncConnectionPool(**options)
+        self._closed = False
+
+    async def send(self, request: Request) -> AsyncResponse:
+        """Send ``request``; return once the response head is in (the body is read lazily)."""
+        with map_errors(request):
+            if self._closed:
+                raise TransportClosed
+            reused = _has_idle(self._pool, request)
+            try:
+                response = await self._pool.handle_async_request(_core_request(request))
+            except Exception as exc:
+                if not (reused and _stale(exc)):
+                    raise
+                response = await self._pool.handle_async_request(_core_request(request))
+        body = _AsyncBody(response, request)
+        return AsyncResponse(response.status, _headers(response), body, request=request, on_close=body.aclose)
+
+    async def aclose(self) -> None:
+        """Close every pooled connection; later requests fail."""
+        self._closed = True
+        await self._pool.aclose()
+
+    @property
+    def connections(self) -> int:
+        """Connections currently held by the pool (idle or busy)."""
+        return len(self._pool.connections)
+
+    def __repr__(self) -> str:
+        return f"<AsyncHTTPCoreTransport connections={self.connections}>"
+
+
+class _AsyncBody:
+    """httpcore's body iterator with errors translated and its generators ended explicitly.
+
+    httpcore iterates a body through a chain of async generators. One abandoned half-way is
+    finalised later by the garbage collector, and trio warns about each (``ResourceWarning``),
+    so :meth:`aclose` ends the chain itself.
+    """
+
+    __slots__ = ("_iterator", "_request", "_response")
+
+    def __init__(self, response: httpcore.Response, request: Request) -> None:
+        self._response = response
+        self._request = request
+        self._iterator: AsyncIterator[bytes] | None = None
+
+    def __aiter__(self) -> _AsyncBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._iterator is None:
+            stream = self._response.stream
+            assert hasattr(stream, "__aiter__")
+            self._iterator = stream.__aiter__()
+        try:
+            with map_errors(self._request):
+                return await self._iterator.__anext__()
+        except StopAsyncIteration:
+            # httpcore releases a connection to the pool on close: do it as soon as the body ends.
+            self._iterator = None
+            await self._response.aclose()
+            raise
+        except BaseException:
+            self._iterator = None  # the exception has ended httpcore's generators already
+            raise
+
+    async def aclose(self) -> None:
+        iterator, self._iterator = self._iterator, None
+        # Closing an unfinished response closes its connection (never pooled half-read).
+        await self._response.aclose()
+        if iterator is not None:
+            # With the connection closed, resuming the generators makes the innermost read fail
+            # at once, which ends every generator of the chain now: nothing left for the GC.
+            with contextlib.suppress(Exception):
+                for _ in range(_DRAIN_LIMIT):
+                    await iterator.__anext__()

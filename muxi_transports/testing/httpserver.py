@@ -1,0 +1,469 @@
+"""A small HTTP/1.1 server on h11 for tests: real sockets on 127.0.0.1, scripted answers, faults.
+
+It runs its own event loop (anyio, asyncio by default) in a background thread, so sync and async
+tests (asyncio or trio) use it alike::
+
+    async def handler(request: ServerRequest, response: ResponseWriter) -> None:
+        await response.respond(200, [("Content-Type", "text/plain")], b"hello")
+
+    with HTTPTestServer(handler) as server:
+        ...  # talk to server.url
+
+Handlers get the whole request (method, target, headers, body) and a :class:`ResponseWriter`
+that sends status and headers, writes body chunks (Content-Length or chunked framing), flushes
+slowly, ends, or breaks the connection on purpose (raw bytes, reset, close, silence). The server
+counts connections opened and closed and tests wait on those counts with a deadline
+(:meth:`HTTPTestServer.wait_until`) instead of sleeping. A client that disconnects while its
+handler runs cancels that handler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+import h11
+from anyio.abc import SocketAttribute
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.streams.tls import TLSStream
+
+from muxi_proto.http import Headers, get_header
+
+__all__ = ["Handler", "HTTPTestServer", "ResponseWriter", "ServerRequest"]
+
+_RECEIVE_SIZE = 65536
+_REASONS = {200: b"OK", 201: b"Created", 204: b"No Content", 400: b"Bad Request", 404: b"Not Found",
+            413: b"Content Too Large", 500: b"Internal Server Error"}
+
+
+@dataclass(frozen=True)
+class ServerRequest:
+    """A request as the server received it; ``connection_id`` numbers connections from 1."""
+
+    method: str
+    target: str
+    headers: Headers
+    body: bytes
+    connection_id: int = 0
+
+    def header(self, name: str) -> str | None:
+        """First value of header ``name`` (case-insensitive), or None."""
+        return get_header(self.headers, name)
+
+    def __repr__(self) -> str:
+        return f"<ServerRequest {self.method} {self.target} {len(self.body)} bytes>"
+
+
+Handler = Callable[[ServerRequest, "ResponseWriter"], Awaitable[None]]
+
+
+async def _ok(request: ServerRequest, response: ResponseWriter) -> None:
+    await response.respond(200, [("Content-Type", "text/plain")], b"ok")
+
+
+class _Connection:
+    """Per-connection state shared by the reader loop, the watcher and the writer."""
+
+    __slots__ = ("broken", "disconnected", "h11", "id", "stream")
+
+    def __init__(self, stream: anyio.abc.ByteStream, conn_id: int, max_head: int) -> None:
+        self.stream = stream
+        self.id = conn_id
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
+        self.disconnected = anyio.Event()
+        self.broken = False  # raw bytes, reset or close: no further HTTP on this connection
+
+
+class ResponseWriter:
+    """Writes one response; also the handle for faults on its connection."""
+
+    def __init__(self, conn: _Connection, keep_alive: bool) -> None:
+        self._conn = conn
+        self._keep_alive = keep_alive
+        self.started = False
+        self.ended = False
+
+    @property
+    def disconnected(self) -> bool:
+        """True once the client closed or reset the connection."""
+        return self._conn.disconnected.is_set()
+
+    async def start(
+        self, status: int, headers: Iterable[tuple[str, str]] = (), *, content_length: int | None = None
+    ) -> None:
+        """Send the status line and headers; without a length the body is chunked."""
+        event = self._head(status, headers, content_length)
+        self.started = True
+        await self._send(self._conn.h11.send(event))
+
+    def _head(
+        self, status: int, headers: Iterable[tuple[str, str]], content_length: int | None
+    ) -> h11.Response:
+        hdrs = list(headers)
+        names = {name.lower() for name, _ in hdrs}
+        if content_length is not None and "content-length" not in names:
+            hdrs.append(("Content-Length", str(content_length)))
+            names.add("content-length")
+        if not names & {"content-length", "transfer-encoding"} and status >= 200 and status not in (204, 304):
+            hdrs.append(("Transfer-Encoding", "chunked"))
+        if not self._keep_alive and "connection" not in names:
+            hdrs.append(("Connection", "close"))
+        return h11.Response(status_code=status, headers=hdrs, reason=_REASONS.get(status, b""))
+
+    async def write(self, data: bytes) -> None:
+        """One body chunk (sent at once, as one chunk when chunked)."""
+        if data:
+            await self._send(self._conn.h11.send(h11.Data(data=data)))
+
+    async def end(self) -> None:
+        """Finish the body (the last chunk marker when chunked)."""
+        self.ended = True
+        await self._send(self._conn.h11.send(h11.EndOfMessage()))
+
+    async def respond(
+        self, status: int = 200, headers: Iterable[tuple[str, str]] = (), body: bytes = b""
+    ) -> None:
+        """A whole response with ``Content-Length``."""
+        h = self._conn.h11
+        head = self._head(status, headers, len(body))
+        self.started = self.ended = True
+        # One write for the whole response: fewer syscalls, and clients see it arrive at once.
+        parts = [h.send(head)]
+        if body:
+            parts.append(h.send(h11.Data(data=body)))
+        parts.append(h.send(h11.EndOfMessage()))
+        await self._send(b"".join(parts))
+
+    async def write_slowly(self, data: bytes, chunk_size: int = 1, delay: float = 0.0) -> None:
+        """``data`` in ``chunk_size`` pieces, each sent on its own, ``delay`` seconds apart."""
+        for i in range(0, len(data), chunk_size):
+            await self.write(data[i : i + chunk_size])
+            await anyio.sleep(delay)
+
+    async def write_raw(self, data: bytes) -> None:
+        """Bytes straight onto the socket, bypassing HTTP; the connection is closed afterwards."""
+        self._conn.broken = True
+        await self._send(data)
+
+    async def close(self) -> None:
+        """Close the connection now (a FIN), wherever the response is."""
+        self._conn.broken = True
+        await anyio.aclose_forcefully(self._conn.stream)
+
+    async def abort(self) -> None:
+        """Reset the connection (an RST): the client sees 'connection reset by peer'."""
+        self._conn.broken = True
+        sock = self._conn.stream.extra(SocketAttribute.raw_socket, None)  # noqa: S610 - anyio, not Django
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await anyio.aclose_forcefully(self._conn.stream)
+
+    async def stay_silent(self) -> None:
+        """Send nothing more until the client disconnects (or the server stops)."""
+        await self._conn.disconnected.wait()
+
+    async def wait_disconnected(self) -> None:
+        """Return once the client has closed or reset the connection."""
+        await self._conn.disconnected.wait()
+
+    async def _send(self, data: bytes) -> None:
+        if data:
+            await self._conn.stream.send(data)
+
+
+@dataclass
+class _Stats:
+    opened: int = 0
+    closed: int = 0
+    tls_failures: int = 0
+    requests: list[ServerRequest] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+
+_CLIENT_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+
+
+class HTTPTestServer:
+    """An HTTP/1.1 (optionally TLS) server on 127.0.0.1 in a background thread.
+
+    ``handler``: ``async (ServerRequest, ResponseWriter) -> None``; may be replaced between
+    requests by assigning :attr:`handler`. ``ssl_context``: a server :class:`ssl.SSLContext` for
+    HTTPS. ``keep_alive=False`` answers every request with ``Connection: close``.
+    ``backend``: the anyio backend for the server's own loop (``"asyncio"`` or ``"trio"``).
+    """
+
+    def __init__(
+        self,
+        handler: Handler | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        keep_alive: bool = True,
+        backend: str = "asyncio",
+        max_body: int = 64 * 1024 * 1024,
+        max_head: int = 64 * 1024,
+        on_disconnect: Callable[[int], None] | None = None,
+    ) -> None:
+        self.handler: Handler = handler or _ok
+        self.host = host
+        self.port = port
+        self.ssl_context = ssl_context
+        self.keep_alive = keep_alive
+        self.backend = backend
+        self.max_body = max_body
+        self.max_head = max_head
+        self.on_disconnect = on_disconnect
+        self._stats = _Stats()
+        self._cond = threading.Condition()
+        self._ids = itertools.count(1)
+        self._portal_cm: Any = None
+        self._portal: BlockingPortal | None = None
+        self._serving: Future[None] | None = None
+        self._stop_scope: anyio.CancelScope | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> HTTPTestServer:
+        """Bind, start serving in a background thread, and return self."""
+        if self._portal is not None:
+            raise RuntimeError("server already started")
+        self._portal_cm = start_blocking_portal(self.backend)
+        self._portal = self._portal_cm.__enter__()
+        try:
+            self._serving, self.port = self._portal.start_task(self._serve)
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            self._portal = None
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Close the listener and every connection, stop the loop and join its thread."""
+        portal, self._portal = self._portal, None
+        if portal is None:
+            return
+        try:
+            if self._stop_scope is not None:
+                portal.call(self._stop_scope.cancel)
+            if self._serving is not None:
+                self._serving.result()
+        finally:
+            self._portal_cm.__exit__(None, None, None)
+
+    def __enter__(self) -> HTTPTestServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- what tests look at --------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http(s)://127.0.0.1:PORT`` (no trailing slash)."""
+        scheme = "https" if self.ssl_context is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections accepted so far."""
+        return self._stats.opened
+
+    @property
+    def connections_closed(self) -> int:
+        """Connections finished (closed by either side) so far."""
+        return self._stats.closed
+
+    @property
+    def open_connections(self) -> int:
+        """Connections currently open."""
+        return self._stats.opened - self._stats.closed
+
+    @property
+    def tls_failures(self) -> int:
+        """TLS handshakes that failed (e.g. the client rejected our certificate)."""
+        return self._stats.tls_failures
+
+    @property
+    def requests(self) -> list[ServerRequest]:
+        """Every complete request received, in order."""
+        return list(self._stats.requests)
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Unexpected exceptions from handlers (a disconnecting client is not one)."""
+        return list(self._stats.errors)
+
+    def wait_until(self, predicate: Callable[[HTTPTestServer], bool], timeout: float = 5.0) -> bool:
+        """Block until ``predicate(server)`` holds (re-checked on each connection event); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    async def wait_until_async(
+        self, predicate: Callable[[HTTPTestServer], bool], timeout: float = 5.0, poll: float = 0.002
+    ) -> bool:
+        """:meth:`wait_until` for async tests (asyncio or trio): polls without blocking the loop."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if time.monotonic() >= deadline:
+                return False
+            await anyio.sleep(poll)
+        return True
+
+    def _count(self, name: str) -> None:
+        with self._cond:
+            setattr(self._stats, name, getattr(self._stats, name) + 1)
+            self._cond.notify_all()
+
+    def _record(self, items: list[Any], item: object) -> None:
+        with self._cond:
+            items.append(item)
+            self._cond.notify_all()
+
+    # --- serving -------------------------------------------------------------------------------
+
+    async def _serve(self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
+        port: int = listener.extra(SocketAttribute.local_port)  # noqa: S610 - anyio, not Django
+        with anyio.CancelScope() as scope:
+            self._stop_scope = scope
+            async with listener, anyio.create_task_group() as tg:
+                task_status.started(port)
+                await listener.serve(self._connection, task_group=tg)
+
+    async def _connection(self, stream: anyio.abc.SocketStream) -> None:
+        conn_id = next(self._ids)
+        self._count("opened")
+        byte_stream: anyio.abc.ByteStream = stream
+        try:
+            if self.ssl_context is not None:
+                try:
+                    with anyio.fail_after(10):
+                        byte_stream = await TLSStream.wrap(
+                            stream, server_side=True, ssl_context=self.ssl_context, standard_compatible=False
+                        )
+                except (ssl.SSLError, TimeoutError, *_CLIENT_GONE):
+                    self._count("tls_failures")
+                    return
+            await self._http(_Connection(byte_stream, conn_id, self.max_head))
+        except _CLIENT_GONE:
+            pass  # the client went away: normal for a test server
+        except Exception as exc:
+            self._record(self._stats.errors, exc)
+        finally:
+            with anyio.CancelScope(shield=True):  # still close (and count) when the server stops
+                await anyio.aclose_forcefully(byte_stream)
+                if byte_stream is not stream:
+                    await anyio.aclose_forcefully(stream)
+            self._count("closed")
+            if self.on_disconnect is not None:
+                self.on_disconnect(conn_id)
+
+    async def _http(self, conn: _Connection) -> None:
+        while True:
+            try:
+                request = await self._read_request(conn)
+            except h11.RemoteProtocolError:
+                with contextlib.suppress(h11.LocalProtocolError, *_CLIENT_GONE):
+                    await ResponseWriter(conn, keep_alive=False).respond(400, body=b"bad request")
+                return
+            if request is None:
+                return
+            self._record(self._stats.requests, request)
+            writer = ResponseWriter(conn, self.keep_alive)
+            await self._handle(conn, request, writer)
+            if conn.broken or conn.disconnected.is_set():
+                return
+            if conn.h11.our_state is not h11.DONE or conn.h11.their_state is not h11.DONE:
+                return  # Connection: close, or a response left unfinished
+            conn.h11.start_next_cycle()
+
+    async def _read_request(self, conn: _Connection) -> ServerRequest | None:
+        head: h11.Request | None = None
+        body: list[bytes] = []
+        size = 0
+        while True:
+            event = conn.h11.next_event()
+            if event is h11.NEED_DATA:
+                if conn.h11.they_are_waiting_for_100_continue:
+                    interim = h11.InformationalResponse(status_code=100, headers=[])
+                    await conn.stream.send(conn.h11.send(interim))
+                try:
+                    data = await conn.stream.receive(_RECEIVE_SIZE)
+                except anyio.EndOfStream:
+                    data = b""
+                conn.h11.receive_data(data)
+            elif isinstance(event, h11.Request):
+                head = event
+            elif isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > self.max_body:
+                    raise h11.RemoteProtocolError("request body too large")
+                body.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                assert head is not None
+                return ServerRequest(
+                    head.method.decode("ascii"),
+                    head.target.decode("ascii"),
+                    tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers.raw_items()),
+                    b"".join(body),
+                    conn.id,
+                )
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+
+    async def _handle(self, conn: _Connection, request: ServerRequest, writer: ResponseWriter) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch, conn, tg.cancel_scope)
+            try:
+                await self.handler(request, writer)
+                if conn.disconnected.is_set():
+                    return
+                if not writer.started and not conn.broken:
+                    raise RuntimeError(f"handler sent no response to {request.method} {request.target}")
+                if not writer.ended and not conn.broken:
+                    await writer.end()
+            except _CLIENT_GONE:
+                conn.broken = True
+            except Exception as exc:
+                self._record(self._stats.errors, exc)
+                if not writer.started and not conn.broken:
+                    with contextlib.suppress(*_CLIENT_GONE):
+                        await writer.respond(500, body=b"handler failed")
+                else:
+                    conn.broken = True
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def _watch(self, conn: _Connection, handler_scope: anyio.CancelScope) -> None:
+        """Notice a client that goes away while its handler runs, and stop that handler."""
+        try:
+            while True:
+                data = await conn.stream.receive(_RECEIVE_SIZE)
+                conn.h11.receive_data(data)  # a pipelined request: kept for the next cycle
+        except _CLIENT_GONE:
+            conn.disconnected.set()
+            handler_scope.cancel()
