@@ -209,7 +209,19 @@ def map_exception(exc: BaseException, request: Request) -> MuxiError | None:
     details: dict[str, object] = {"method": request.method, "url": url}
     if cls is TimeoutError:
         details["phase"] = reason.split(" ", 1)[0] if reason != "timed out" else ""
+    elif _never_sent(exc):
+        # The retry policy may replay any method after these: the request provably never left.
+        details["phase"] = "connect"
     return cls(message=f"{request.method} {url}: {reason}", details=details)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` happened while connecting (refused, DNS, TLS verification, connect error)."""
+    return any(
+        isinstance(item, httpcore.ConnectError | socket.gaierror | builtins.ConnectionRefusedError
+                   | ssl.SSLCertVerificationError)
+        for item in _chain(exc)
+    )
 
 
 @contextmanager

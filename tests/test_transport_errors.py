@@ -145,3 +145,20 @@ def test_urls_lose_userinfo_in_messages() -> None:
     assert safe_url("http://host/p") == "http://host/p"
     mapped = map_exception(ConnectionRefusedError(), Request("GET", "http://u:secret@127.0.0.1/x"))
     assert mapped is not None and "secret" not in str(mapped)
+
+
+@pytest.mark.parametrize(
+    ("exc", "never_sent"),
+    [
+        (ConnectionRefusedError(111, "refused"), True),
+        (socket.gaierror(-2, "Name or service not known"), True),
+        (httpcore.ConnectError("boom"), True),
+        (ConnectionResetError(104, "reset"), False),
+        (httpcore.ReadError("gone"), False),
+        (h11.RemoteProtocolError("illegal status line"), False),
+    ],
+)
+def test_connect_phase_marks_requests_that_never_left(exc: BaseException, never_sent: bool) -> None:
+    mapped = map_exception(exc, REQ)
+    assert mapped is not None
+    assert (mapped.details.get("phase") == "connect") is never_sent
