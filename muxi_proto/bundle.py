@@ -125,6 +125,7 @@ class _Line:
     key: str | None  # the mapping key this line starts, if any
     key_col: int
     value: str  # what follows the key (or the "- " indicators), leading blanks removed
+    explicit: bool = False  # a "? key" or ": value" entry of a mapping
 
 
 def _indent_of(line: str) -> int:
@@ -204,6 +205,8 @@ def _split_line(line: str) -> _Line:
         rest = body[1:].lstrip(" \t")
         col += len(body) - len(rest)
         body = rest
+    if body[:1] in ("?", ":") and body[1:2] in ("", " ", "\t"):  # explicit key or value
+        return _Line(indent, col, None, col, body[1:].lstrip(" \t"), explicit=True)
     entry = _match_key(body)
     if entry is not None:
         return _Line(indent, col, entry[0], col, entry[1])
@@ -407,14 +410,16 @@ def _top_level_values(text: str, keys: Collection[str]) -> dict[str, str | None]
                 return found  # the root node is written on the marker line: not a block mapping
             continue
         if _is_marker(line, "..."):
-            break
+            if marker_seen or root is not None:
+                break  # the first document ends here
+            continue  # nothing open yet: the first document is still to come
         if line.startswith("%") and root is None and not marker_seen:
             continue  # a directive
         info = _split_line(line)
         if root is None:
             if info.key_col != info.indent:
                 return found  # "- ...": the root is a sequence
-            if info.key is None:
+            if info.key is None and not info.explicit:
                 if info.value.startswith("{"):
                     return _json_root("\n".join(lines[i - 1 :]), keys)
                 return found  # a sequence or scalar root: no mapping keys
@@ -546,14 +551,14 @@ class _GunzipStream:
 def _tar_number(field: bytes, what: str, offset: int) -> int:
     if field[:1] and field[0] & 0x80:  # base-256, for values octal cannot hold
         if field[0] == 0xFF:
-            raise BundleError(None, f"tar header at offset {offset} has a negative {what}")
+            raise BundleError(None, f"bundle has an invalid tar header at offset {offset} (negative {what})")
         return int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
     digits = field.split(b"\0", 1)[0].strip(b" ")
     if digits and all(48 <= b <= 55 for b in digits):
         return int(digits, 8)
     if not digits:
         return 0
-    raise BundleError(None, f"tar header at offset {offset} has an invalid {what}")
+    raise BundleError(None, f"bundle has an invalid tar header at offset {offset} (bad {what})")
 
 
 def _parse_pax(data: bytes, offset: int) -> dict[str, str]:
