@@ -107,7 +107,8 @@ def _check_limit(name: str, value: object) -> int:
 # cannot read exactly (block scalar, tag, alias, multi-line value, duplicate key) is a BundleError,
 # never a guess.
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# libyaml, and so the server's yaml.v3, also breaks lines at NEL, LINE and PARAGRAPH SEPARATOR.
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _NULL_WORDS = frozenset({"~", "null", "Null", "NULL"})
 _PLAIN_KEY_BAD_START = frozenset("[]{},#&*!|>'\"%@`")
 _DQ_ESCAPES = {
@@ -594,7 +595,8 @@ def _member_path(name: str, is_dir: bool) -> str:
         raise BundleError("UNSAFE_PATH", "bundle has a member with an empty name")
     if path in (".", "./"):
         raise BundleError(
-            "UNSAFE_PATH", "bundle has a './' entry: members must sit under one top-level folder"
+            "UNSAFE_PATH", "bundle has a './' entry: members must sit under one top-level folder "
+            "named after the formation (pass the directory itself, or tar it from its parent)"
         )
     if path.startswith("/"):
         raise BundleError("UNSAFE_PATH", f"bundle member {name!r} has an absolute path")
@@ -901,15 +903,19 @@ def _walk(root: str) -> Iterator[tuple[str, str, bool]]:
             continue
         rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
         _check_entry_name(entry.name, rel)
-        if entry.is_symlink():
+        try:
+            mode = entry.stat(follow_symlinks=False).st_mode
+        except OSError as exc:
+            raise BundleError(None, f"cannot read {rel!r}: {exc.strerror}") from None
+        if stat.S_ISLNK(mode):
             raise BundleError(
                 "UNSAFE_PATH", f"{rel!r} is a symbolic link; bundles hold only regular files and "
                 "directories and links are never followed: replace it with a copy or remove it"
             )
-        if entry.is_dir(follow_symlinks=False):
+        if stat.S_ISDIR(mode):
             yield rel, entry.path, True
             stack.append((rel, iter(_sorted_entries(entry.path, rel))))
-        elif entry.is_file(follow_symlinks=False):
+        elif stat.S_ISREG(mode):
             yield rel, entry.path, False
         else:
             raise BundleError(None, f"{rel!r} is not a regular file or directory (a device, socket or FIFO)")
@@ -922,11 +928,11 @@ def _add_file(tar: tarfile.TarFile, name: str, path: str, rel: str) -> None:
     except OSError as exc:
         raise BundleError(None, f"cannot read {rel!r}: {exc.strerror}") from None
     with open(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):  # replaced since the directory was listed
-            raise BundleError(None, f"{rel!r} is no longer a regular file")
-        info = _tar_info(name, is_dir=False, size=st.st_size, executable=bool(st.st_mode & 0o111))
         try:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):  # replaced since the directory was listed
+                raise BundleError(None, f"{rel!r} is no longer a regular file")
+            info = _tar_info(name, is_dir=False, size=st.st_size, executable=bool(st.st_mode & 0o111))
             tar.addfile(info, fh)
         except OSError as exc:  # e.g. the file shrank while being read
             raise BundleError(None, f"cannot read {rel!r}: {exc}") from None
@@ -1028,8 +1034,8 @@ def _read_source(source: object, formation_id: str, max_size: int) -> bytes:
             mode = os.stat(path).st_mode
         except FileNotFoundError:
             raise BundleError(None, f"bundle source {path!r} does not exist") from None
-        except OSError as exc:
-            raise BundleError(None, f"cannot read {path!r}: {exc.strerror}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            raise BundleError(None, f"cannot read {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
         if stat.S_ISDIR(mode):
             return pack_directory(path, formation_id, max_size=max_size)
         if not stat.S_ISREG(mode):  # never open a FIFO or device: reading could block forever

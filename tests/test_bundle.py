@@ -405,6 +405,7 @@ def test_pack_read_roundtrip(tree: dict[tuple[str, ...], bytes], junk: list[str]
         ("id: a\r\nversion: 3.0.0\r\n", "3.0.0"),
         ("id: a\rversion: 3.0.0\r", "3.0.0"),
         ("\ufeffversion: 4.0.0\n", "4.0.0"),
+        ("description: x\u2028version: 4.1.0\x85id: y\u2029", "4.1.0"),  # libyaml's other breaks
         ("%YAML 1.2\n---\nversion: 5.0.0\n...\n", "5.0.0"),
         ("--- # doc\nversion: 5.1.0\n", "5.1.0"),
         ("version: 1.0.0\n---\nversion: 9.9.9\n", "1.0.0"),
@@ -975,6 +976,8 @@ def test_load_source_errors(tmp_path: Path) -> None:
         load_bundle(formation_dir(tmp_path) / "formation.afs", FID)
     with pytest.raises(BundleError, match="not gzip"):
         load_bundle(write(tmp_path / "notes.txt", "hello"), FID)
+    with pytest.raises(BundleError, match="cannot read"):
+        load_bundle("bad\0path", FID)
     with pytest.raises(BundleError, match="unsupported bundle source int"):
         load_bundle(42, FID)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
