@@ -128,9 +128,8 @@ def parse(data: bytes, max_size: int | None = None) -> RefResult:
         elif name == "id":
             if "\0" not in value:
                 id_buffer = value
-        elif name == "retry":
-            if _ascii_digits(value) and len(value.lstrip("0")) <= 4000:
-                result.retry = int(value.lstrip("0") or "0")
+        elif name == "retry" and _ascii_digits(value) and len(value.lstrip("0")) <= 4000:
+            result.retry = int(value.lstrip("0") or "0")
         # any other field is ignored
     raw_rest = raw_lines(data)[1]
     if max_size is not None and len(raw_rest) > max_size:
