@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json as _json
 from collections.abc import Iterator, Mapping
+from itertools import islice, repeat
 from typing import Any, Final
 
 from .errors import ConfigurationError, LimitExceededError, StreamError
@@ -40,6 +41,7 @@ _BOM: Final = b"\xef\xbb\xbf"
 # meaningless anyway, so it is ignored like an invalid one.
 _MAX_RETRY_DIGITS: Final = 4000
 _REPR_DATA: Final = 120
+_KEEPALIVE: Final = "\n\n: keepalive\n\n"  # as the MUXI runtime sends it, with the blank line before
 
 
 class ServerSentEvent(Mapping[str, Any]):
@@ -156,8 +158,9 @@ class SSEDecoder:
     """
 
     __slots__ = (
-        "_buf", "_data", "_data_len", "_dirty", "_ended", "_error", "_event_type", "_id_buffer",
-        "_last_event_id", "_max", "_retry", "_skip_lf", "_started",
+        "_buf", "_data", "_data_len", "_dirty", "_ended", "_error", "_event_type", "_halt",
+        "_id_buffer", "_last_event_id", "_max", "_named", "_retry", "_skip_lf", "_special",
+        "_started",
     )
 
     def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
@@ -174,8 +177,11 @@ class SSEDecoder:
         self._last_event_id = ""
         self._retry: int | None = None
         self._dirty = False  # a non-blank line was seen since the last blank line
+        self._named = 0  # events dispatched with an `event:` type
         self._error: LimitExceededError | None = None
         self._ended = False
+        self._halt: StreamError | LimitExceededError | None = None  # what every call raises now
+        self._special = True  # _prefix has work: the stream start, or a pending CRLF half
 
     # --- state ------------------------------------------------------------------------------
 
@@ -200,6 +206,12 @@ class SSEDecoder:
         return self._dirty or bool(self._buf)
 
     @property
+    def named_count(self) -> int:
+        """How many events so far had an ``event:`` field; unchanged means all were ``message``
+        (lets a caller skip looking at the events of a chunk)."""
+        return self._named
+
+    @property
     def ended(self) -> bool:
         """True once :meth:`end` was called."""
         return self._ended
@@ -208,28 +220,17 @@ class SSEDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         """Decode one chunk of the stream; return the events it completed (often none)."""
-        if self._error is not None:
-            raise self._error
-        if self._ended:
-            raise StreamError(message="data fed to an SSE decoder after end()")
+        if self._halt is not None:
+            raise self._halt
         if type(data) is not bytes:
             data = bytes(data)
-        if not self._started:
-            if self._buf:
-                data = bytes(self._buf) + data
-                self._buf.clear()
-            if len(data) < 3 and _BOM.startswith(data):
-                self._buf += data  # maybe the start of a byte order mark: wait for more
+        if self._special:
+            data = self._prefix(data)
+            if not data:
                 return []
-            self._started = True
-            if data.startswith(_BOM):
-                data = data[3:]
-        if self._skip_lf and data:
-            self._skip_lf = False
-            if data[0] == 10:  # the LF of a CRLF split across chunks
-                data = data[1:]
         if b"\r" in data:
-            self._skip_lf = data.endswith(b"\r")
+            if data[-1] == 13:
+                self._skip_lf = self._special = True
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf
         cut = data.rfind(b"\n")
@@ -254,11 +255,28 @@ class SSEDecoder:
                 raise self._line_too_long()
             buf += memoryview(data)[cut + 1:]
         except LimitExceededError as exc:
-            buf.clear()
-            self._error = exc
-            if not out:
-                raise
+            self._fail(exc, raise_it=not out)
         return out
+
+    def _prefix(self, data: bytes) -> bytes:
+        # The rare cases at the start of a chunk: a possible byte order mark at the start of the
+        # stream, and the LF of a CRLF whose CR ended the previous chunk.
+        if not self._started:
+            if self._buf:
+                data = bytes(self._buf) + data
+                self._buf.clear()
+            if len(data) < 3 and _BOM.startswith(data):
+                self._buf += data  # maybe the start of a byte order mark: wait for more
+                return b""
+            self._started = True
+            if data.startswith(_BOM):
+                data = data[3:]
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[0] == 10:
+                data = data[1:]
+        self._special = self._skip_lf
+        return data
 
     def end(self) -> None:
         """Signal end of input. Nothing is dispatched (an unfinished event is dropped, per spec);
@@ -268,13 +286,16 @@ class SSEDecoder:
         self._ended = True
         if len(self._buf) > self._max:  # only possible for a would-be BOM and a tiny limit
             self._fail(self._line_too_long())
+        self._halt = StreamError(message="data fed to an SSE decoder after end()")
 
     # --- internals --------------------------------------------------------------------------
 
-    def _fail(self, exc: LimitExceededError) -> None:
+    def _fail(self, exc: LimitExceededError, *, raise_it: bool = True) -> None:
+        # The stream cannot resynchronise after part of a line was dropped: the error sticks.
         self._buf.clear()
-        self._error = exc
-        raise exc
+        self._error = self._halt = exc
+        if raise_it:
+            raise exc
 
     def _line_too_long(self) -> LimitExceededError:
         return LimitExceededError(
@@ -291,34 +312,53 @@ class SSEDecoder:
             self._line(raw.decode("utf-8", "replace"), out)
 
     def _lines_text(self, text: str, out: list[ServerSentEvent]) -> None:
-        # `text` is complete lines joined by LF. "\n\n" (a line end, then a blank line) ends an
-        # event, so the blocks between them are events; blank lines inside a block (from runs of
-        # three or more LFs) are handled by _line.
-        blocks = text.split("\n\n")
-        last = len(blocks) - 1
-        self._block(blocks[0], out)
-        if last == 0:
-            return
-        self._dispatch(out)
+        # `text` is complete lines joined by LF. Cutting it at "\n\ndata: " (a line end, a blank
+        # line, then a data line) gives pieces that each start a fresh event with the value of its
+        # first data line; a piece followed by another one ends with a blank line, so its event is
+        # dispatched. A piece without LF is a whole one-line event: the MUXI norm, built in bulk.
+        # A comment between two blank lines changes nothing (the state after a blank line is
+        # already reset), so the runtime's keepalives can go before the cut.
+        text = text.replace(_KEEPALIVE, "\n\n")
+        pieces = text.split("\n\ndata: ")
+        last = len(pieces) - 1
+        new = ServerSentEvent
+        first = pieces[0]
+        if last and not self._dirty and first[:6] == "data: " and "\n" not in first:
+            # A one-line event completed by this chunk (the state is clean: no field since the
+            # last blank line, so the id in force is already current).
+            out.append(new("message", first[6:], self._id_buffer, self._retry))
+        else:
+            self._block(first, out)
+            if last == 0:
+                return
+            self._dispatch(out)
         if last > 1:
-            # Every block here starts with clean event state (a dispatch just happened).
-            new = ServerSentEvent
-            append = out.append
             last_id = self._id_buffer
             retry = self._retry
-            for i in range(1, last):
-                block = blocks[i]
-                if "\n" not in block:
-                    if block[:6] == "data: ":
-                        append(new("message", block[6:], last_id, retry))
-                        continue
-                    if block[:1] == ":":
-                        continue  # a comment alone, e.g. a keepalive
-                self._block(block, out)
-                self._dispatch(out)
-                last_id = self._id_buffer
-                retry = self._retry
-        self._block(blocks[last], out)
+            # The cuts hold 2 LFs each: any more means some middle piece has several lines.
+            if text.count("\n", len(pieces[0]), len(text) - len(pieces[last])) == 2 * last:
+                out += map(new, repeat("message"), islice(pieces, 1, last), repeat(last_id), repeat(retry))
+            else:
+                append = out.append
+                for piece in islice(pieces, 1, last):
+                    if "\n" in piece:
+                        self._data_piece(piece, out)
+                        self._dispatch(out)
+                        last_id = self._id_buffer
+                        retry = self._retry
+                    else:
+                        append(new("message", piece, last_id, retry))
+        self._data_piece(pieces[last], out)
+
+    def _data_piece(self, piece: str, out: list[ServerSentEvent]) -> None:
+        # A piece of text that follows "data: " at the start of a line.
+        lf = piece.find("\n")
+        if lf < 0:
+            self._data_value(piece)
+            return
+        self._data_value(piece[:lf])
+        for line in piece[lf + 1:].split("\n"):
+            self._line(line, out)
 
     def _block(self, block: str, out: list[ServerSentEvent]) -> None:
         if "\n" in block:
@@ -338,14 +378,7 @@ class SSEDecoder:
         if colon and value[:1] == " ":
             value = value[1:]
         if field == "data":
-            size = self._data_len + len(value) + (1 if self._data else 0)
-            if size > self._max:
-                raise LimitExceededError(
-                    message=f"an SSE event's data is longer than the limit of {self._max} characters",
-                    details={"limit": self._max, "what": "event"},
-                )
-            self._data.append(value)
-            self._data_len = size
+            self._data_value(value)
         elif field == "event":
             self._event_type = value
         elif field == "id":
@@ -356,10 +389,23 @@ class SSEDecoder:
             if len(digits) <= _MAX_RETRY_DIGITS:
                 self._retry = int(digits)
 
+    def _data_value(self, value: str) -> None:
+        self._dirty = True
+        size = self._data_len + len(value) + (1 if self._data else 0)
+        if size > self._max:
+            raise LimitExceededError(
+                message=f"an SSE event's data is longer than the limit of {self._max} characters",
+                details={"limit": self._max, "what": "event"},
+            )
+        self._data.append(value)
+        self._data_len = size
+
     def _dispatch(self, out: list[ServerSentEvent]) -> None:
         self._last_event_id = self._id_buffer
         self._dirty = False
         if self._data:
+            if self._event_type:
+                self._named += 1
             out.append(ServerSentEvent(
                 self._event_type or "message", "\n".join(self._data), self._id_buffer, self._retry))
             self._data = []
