@@ -27,3 +27,8 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .hypothesis
+
+# SSE decoding throughput against the official SDK and httpx-sse (creates benchmarks/.venv-official).
+.PHONY: bench-sse
+bench-sse: $(STAMP)
+	$(PY) benchmarks/bench_sse.py
