@@ -91,7 +91,7 @@ class MuxiStream:
     def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         """Decode a chunk; return its events up to and including a terminal one."""
         if self._pending is not None:
-            raise self._pending
+            raise self._pending.with_traceback(None)
         if self.finished:
             return []
         decoder = self._decoder
@@ -123,7 +123,7 @@ class MuxiStream:
         and none came. A no-op after the terminal event and for never-ending kinds.
         """
         if self._pending is not None:
-            raise self._pending
+            raise self._pending.with_traceback(None)
         if self.finished:
             return
         cut_mid_event = self._decoder.in_event
