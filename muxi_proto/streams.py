@@ -44,7 +44,6 @@ from .errors import (
 from .sse import DEFAULT_MAX_SIZE, ServerSentEvent, SSEDecoder
 
 __all__ = [
-    "CHAT_TERMINAL_TOKENS",
     "DEPLOYMENT_ERRORS",
     "ChatAnswer",
     "ChatStream",
@@ -237,10 +236,6 @@ def deployment_error(evt: ServerSentEvent) -> MuxiError:
 
 
 # --- chat views ----------------------------------------------------------------------------------
-
-CHAT_TERMINAL_TOKENS: Final = frozenset({"completed", "failed", "cancelled"})
-"""Token types that carry a request's final state."""
-
 
 @dataclass(frozen=True, slots=True)
 class ChatToken:

@@ -18,10 +18,23 @@ ATOMS = [
     b"data", b"event", b"id", b"retry", b"Data", b":", b" ", b"  ", b"\r", b"\n", b"\r\n", b"\n\n",
     b"\xef\xbb\xbf", b"\xef", b"\xbb", b"\x00", b"0", b"7", b"x", b"done", b"\xe2\x82\xac",
     "😀".encode(), b"\xff", b"\xe2\x82", b"\xc3", "\u2028".encode(), b"\x85", b"data: ", b": ka\n\n",
+    b": keepalive", b"\n\n: keepalive\n\n", b"\n\ndata: ",
 ]
+
+# Whole frames, mostly the MUXI shape (one data line, keepalives) so that chunks hold runs of
+# simple events for the bulk path, mixed with everything that must leave it.
+FRAMES = st.one_of(
+    st.text(alphabet="ab :\u00e9\r", max_size=6).map(lambda t: b"data: " + t.encode() + b"\n\n"),
+    st.sampled_from([
+        b": keepalive\n\n", b"\n\n: keepalive\n\n", b"event: x\ndata: y\n\n", b"id: 3\n", b"id\n",
+        b"data: a\ndata: b\n\n", b"retry: 5\n\n", b"\n", b"data:z\n\n", b"data: c\r\n\r\n", b":c\n",
+        b"event: done\n", b"data: \n\n",
+    ]),
+)
 
 stream_bytes = st.one_of(
     st.lists(st.sampled_from(ATOMS), max_size=60).map(b"".join),
+    st.lists(FRAMES, max_size=40).map(b"".join),
     st.binary(max_size=200),
 )
 
