@@ -4,9 +4,11 @@ Usage: ``python benchmarks/bench_sse.py`` (or ``make bench-sse``). Options: ``--
 (default 100000), ``--chunk BYTES`` (4096), ``--repeat N`` (5, best run kept), ``--linear-mib
 LIST`` (sizes for the long-line case, default ``1,2,4,8,16,50``), ``--no-official``.
 
-Workload: a chat-like stream of N unnamed ``data:`` token frames of about 60 bytes, a ``: keepalive``
-comment every 25 frames and a final ``event: done``, cut into fixed-size chunks as a socket would
-deliver them (lines straddle chunk boundaries). Every implementation gets the same chunks:
+Workloads: a chat-like stream of N unnamed ``data:`` token frames of about 60 bytes (the target
+case), and N/4 token frames of a real runtime capture (about 260 bytes each); both with a
+``: keepalive`` comment every 25 frames and a final ``event: done``, cut into fixed-size chunks as a
+socket would deliver them (lines straddle chunk boundaries). Every implementation gets the same
+chunks:
 
 * ``muxi_proto SSEDecoder``: a generator over ``SSEDecoder.feed`` of each chunk (raw SSE, as
   httpx-sse does).
@@ -223,6 +225,54 @@ def run_worker(python: str | Path, *args: str) -> dict[str, Any]:
     return result
 
 
+LABELS = {
+    "ours-decoder": "muxi_proto SSEDecoder",
+    "ours-chat": "muxi_proto ChatStream",
+    "official": "official muxi 1.20260713.0",
+    "httpx-sse": "httpx-sse 0.4.3",
+}
+
+
+def compare(title: str, data: bytes, events: int, pythons: dict[str, str | Path], args: Any) -> None:
+    """Run every implementation on ``data`` and print the table and the ratios."""
+    print(f"\n{title}: {events} frames, {len(data) / 1e6:.2f} MB, {args.chunk}-byte chunks, "
+          f"best of {args.repeat}")
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.NamedTemporaryFile(suffix=".sse") as handle:
+        handle.write(data)
+        handle.flush()
+        for name, python in pythons.items():
+            results[name] = run_worker(
+                python, "--worker", name, "--input", handle.name,
+                "--chunk", str(args.chunk), "--repeat", str(args.repeat))
+    expected = (events, results["ours-decoder"]["checksum"])
+    print(f"  {'implementation':<28} {'seconds':>9} {'MB/s':>8} {'events/s':>11} {'ns/event':>9}")
+    for name, r in results.items():
+        if (r["events"], r["checksum"]) != expected:
+            raise SystemExit(f"{name} decoded different events: {r} (expected {expected})")
+        print(f"  {LABELS[name]:<28} {r['seconds']:>9.4f} {len(data) / r['seconds'] / 1e6:>8.1f} "
+              f"{r['events'] / r['seconds']:>11,.0f} {r['seconds'] / r['events'] * 1e9:>9.0f}")
+    if "official" in results:
+        print("  ratios (how many times faster muxi_proto is):")
+        for ours in ("ours-decoder", "ours-chat"):
+            for other in ("official", "httpx-sse"):
+                ratio = results[other]["seconds"] / results[ours]["seconds"]
+                print(f"    {LABELS[ours]:<24} vs {LABELS[other]:<28} {ratio:5.2f}x")
+
+
+def runtime_replay(events: int) -> bytes:
+    """The token frames of a real runtime capture (about 260 bytes each), replayed in a loop."""
+    capture = (ROOT / "tests" / "fixtures" / "runtime-chat-stream.sse").read_bytes()
+    frames = [f + b"\n\n" for f in capture.split(b"\n\n") if f.startswith(b"data: ")]
+    parts = []
+    for i in range(events):
+        if i % 25 == 0:
+            parts.append(b": keepalive\n\n")
+        parts.append(frames[i % len(frames)])
+    parts.append(b'event: done\ndata: {"finished":true}\n\n')
+    return b"".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -232,52 +282,22 @@ def main() -> None:
     parser.add_argument("--no-official", action="store_true", help="skip the official SDK and httpx-sse")
     args = parser.parse_args()
 
-    data = chat_workload(args.events)
-    print(f"chat workload: {args.events} token frames, {len(data) / 1e6:.2f} MB, "
-          f"{args.chunk}-byte chunks, best of {args.repeat}; Python {sys.version.split()[0]}")
-    names = ["ours-decoder", "ours-chat"]
+    print(f"Python {sys.version.split()[0]}; each implementation in its own process, one after another")
     pythons: dict[str, str | Path] = {"ours-decoder": sys.executable, "ours-chat": sys.executable}
     if not args.no_official:
         sys.path.insert(0, str(HERE))
         import official_env
 
         official = official_env.ensure()
-        names += ["official", "httpx-sse"]
         pythons.update({"official": official, "httpx-sse": official})
 
-    results: dict[str, dict[str, Any]] = {}
-    with tempfile.NamedTemporaryFile(suffix=".sse") as handle:
-        handle.write(data)
-        handle.flush()
-        for name in names:
-            results[name] = run_worker(
-                pythons[name], "--worker", name, "--input", handle.name,
-                "--chunk", str(args.chunk), "--repeat", str(args.repeat))
-
-    expected = (args.events + 1, results["ours-decoder"]["checksum"])
-    labels = {
-        "ours-decoder": "muxi_proto SSEDecoder",
-        "ours-chat": "muxi_proto ChatStream",
-        "official": "official muxi 1.20260713.0",
-        "httpx-sse": "httpx-sse 0.4.3",
-    }
-    print(f"\n{'implementation':<28} {'seconds':>9} {'MB/s':>9} {'events/s':>12}")
-    for name in names:
-        r = results[name]
-        if (r["events"], r["checksum"]) != expected:
-            raise SystemExit(f"{name} decoded different events: {r} (expected {expected})")
-        print(f"{labels[name]:<28} {r['seconds']:>9.4f} {len(data) / r['seconds'] / 1e6:>9.1f} "
-              f"{r['events'] / r['seconds']:>12,.0f}")
-    if not args.no_official:
-        print("\nratios (higher is better for muxi_proto):")
-        for ours in ("ours-decoder", "ours-chat"):
-            for other in ("official", "httpx-sse"):
-                ratio = results[other]["seconds"] / results[ours]["seconds"]
-                print(f"  {labels[ours]:<24} vs {labels[other]:<28} {ratio:5.1f}x")
+    compare("chat-like workload (the target)", chat_workload(args.events), args.events + 1, pythons, args)
+    replay = max(args.events // 4, 1)
+    compare("real runtime token frames, replayed", runtime_replay(replay), replay + 1, pythons, args)
 
     sizes = [s for s in args.linear_mib.split(",") if s]
     if sizes:
-        print("\nlong line fed one byte per feed() call (linear time means constant s/MiB):")
+        print("\none data line fed one byte per feed() call (linear time means constant s/MiB):")
         linear = run_worker(sys.executable, "--worker", "linear", "--sizes", ",".join(sizes))
         for row in linear["rows"]:
             per_mib = row["seconds"] / row["mib"]
