@@ -201,7 +201,8 @@ def stream_error(evt: ServerSentEvent) -> StreamError:
         return StreamError(message=text or "the server sent an error event", details={"data": text})
     message = payload.get("error") or payload.get("message") or "the server sent an error event"
     code = payload.get("type") or payload.get("code")
-    return StreamError(str(code) if code else None, str(message), details=payload)
+    return StreamError(str(code) if code else None, str(message), details=payload,
+                       request_id=_opt_str(payload.get("request_id")))
 
 
 # Deployment error type codes (PROTOCOL.md section 5) and the class each maps to; others are

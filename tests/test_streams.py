@@ -173,6 +173,13 @@ def test_error_frame_reaches_the_client_loop() -> None:
     assert error.message == "e"
 
 
+def test_error_frame_keeps_the_request_id() -> None:
+    error_frame = frame({"error": "x", "type": "T", "request_id": "req_9"}, event="error")
+    _, error = collect(ChatStream(), [error_frame])
+    assert isinstance(error, StreamError)
+    assert error.request_id == "req_9"
+
+
 def test_error_frame_that_is_not_json() -> None:
     _, error = collect(ChatStream(), [format_event("plain text failure", event="error")])
     assert isinstance(error, StreamError)
