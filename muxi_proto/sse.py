@@ -245,7 +245,7 @@ class SSEDecoder:
         out: list[ServerSentEvent] = []
         try:
             if buf:
-                buf += memoryview(data)[:cut]
+                buf += data[:cut]
                 head: bytes | bytearray = buf
             else:
                 head = data[:cut]
@@ -256,7 +256,7 @@ class SSEDecoder:
             buf.clear()
             if len(data) - cut - 1 > self._max:
                 raise self._line_too_long()
-            buf += memoryview(data)[cut + 1:]
+            buf += data[cut + 1:]
         except LimitExceededError as exc:
             self._fail(exc, raise_it=not out)
         return out
@@ -351,7 +351,15 @@ class SSEDecoder:
                         retry = self._retry
                     else:
                         append(new("message", piece, last_id, retry))
-        self._data_piece(pieces[last], out)
+        tail = pieces[last]
+        if "\n" in tail:
+            self._data_piece(tail, out)
+        else:
+            # One data line of an event still open; the state was clean (a dispatch just
+            # happened) and the line is shorter than this text, so within the limit.
+            self._data = [tail]
+            self._data_len = len(tail)
+            self._dirty = True
 
     def _data_piece(self, piece: str, out: list[ServerSentEvent]) -> None:
         # A piece of text that follows "data: " at the start of a line.
