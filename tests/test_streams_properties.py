@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Iterable
@@ -19,6 +20,10 @@ from muxi_proto.streams import (
     EventStream,
     LogStream,
     MuxiStream,
+    chat_token,
+    deployment_error,
+    stream_error,
+    ui_widgets,
 )
 
 # A frame is (event name or None, JSON payload); None stands for a keepalive comment.
@@ -139,3 +144,40 @@ def test_answer_shows_the_final_text_unless_replaced(deltas: list[str], complete
         assert answer.replaced is (jump and streamed != "")
         if not answer.replaced:
             assert shown == final
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+token_like = st.one_of(
+    json_values,
+    st.dictionaries(st.sampled_from(["token", "ui", "error", "type", "message"]), json_values, max_size=3),
+    st.builds(lambda t: {"token": t}, st.dictionaries(
+        st.sampled_from(["type", "content", "request_id", "session_id", "user_id", "timestamp"]),
+        json_values, max_size=6)),
+)
+
+
+@given(st.sampled_from(["message", "ui", "error", "done"]),
+       st.one_of(token_like.map(json.dumps), st.text(max_size=20)))
+def test_views_and_error_mapping_never_fail_untyped(name: str, data: str) -> None:
+    # Whatever the server sends, the views answer or raise a MuxiError; nothing else escapes.
+    evt = ServerSentEvent(name, data)
+    for view in (chat_token, ui_widgets, ChatAnswer().add):
+        with contextlib.suppress(MuxiError):
+            view(evt)
+    assert isinstance(stream_error(evt), MuxiError)
+    assert isinstance(deployment_error(evt), MuxiError)
+
+
+@given(st.dictionaries(st.sampled_from(["type", "content", "request_id", "session_id", "user_id"]),
+                       st.text(max_size=6), max_size=5))
+def test_chat_token_reads_the_fields_it_is_given(fields: dict[str, str]) -> None:
+    tok = chat_token(ServerSentEvent("message", json.dumps({"token": fields})))
+    assert tok is not None
+    assert tok.type == (fields.get("type") or "content")
+    assert tok.content == fields.get("content", "")
+    assert tok.request_id == fields.get("request_id")
+    assert tok.raw == fields
