@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -313,6 +314,25 @@ def test_long_region_of_short_lines_is_fine() -> None:
     # A chunk larger than the limit takes the checked path; short lines in it pass.
     stream = b"data: 12\n\n" * 50
     assert len(decode(stream, max_size=12)) == 50
+
+
+def test_memory_stays_flat_on_an_endless_stream() -> None:
+    frame = b'data: {"token":{"type":"content","content":"word"}}\n\n: keepalive\n\n'
+    stream = frame * 2000
+    chunks = [stream[i:i + 4093] for i in range(0, len(stream), 4093)]  # cuts land mid-line
+    decoder = SSEDecoder()
+    tracemalloc.start()
+    try:
+        for chunk in chunks:
+            decoder.feed(chunk)
+        baseline, _ = tracemalloc.get_traced_memory()
+        for _ in range(10):  # ten times more events, all dropped by the caller
+            for chunk in chunks:
+                decoder.feed(chunk)
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert current - baseline < 64 * 1024
 
 
 def test_feed_after_end_is_an_error() -> None:
