@@ -33,3 +33,8 @@ clean:
 bench-transports: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/bench_transports.py --json benchmarks/results/transports.json
+
+# SSE decoding throughput against the official SDK and httpx-sse (creates benchmarks/.venv-official).
+.PHONY: bench-sse
+bench-sse: $(STAMP)
+	$(PY) benchmarks/bench_sse.py

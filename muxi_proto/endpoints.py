@@ -16,7 +16,7 @@ from .errors import NotFoundError
 from .requests import Auth, Operation, encode_json, quote_segment
 from .responses import Decode
 from .sse import ServerSentEvent
-from .streams import ChatStream, DeploymentStream, LogStream
+from .streams import ChatStream, DeploymentStream, EventStream, LogStream
 
 __all__ = ["FormationAPI", "ServerAPI"]
 
@@ -657,7 +657,7 @@ class FormationAPI:
     def stream_events(self, user_id: str, *, session_id: str | None = None) -> StreamSpec[ServerSentEvent]:
         """A user's events (``/events`` or ``/events/{session_id}``); never ends by itself."""
         path = "/events" if session_id is None else f"/events/{_seg(session_id)}"
-        return StreamSpec(_op("GET", path, Auth.EITHER, user_id=user_id, stream=True), LogStream)
+        return StreamSpec(_op("GET", path, Auth.EITHER, user_id=user_id, stream=True), EventStream)
 
     @stream_endpoint
     def stream_logs(self, filters: dict[str, Any] | None = None) -> StreamSpec[ServerSentEvent]:
@@ -669,4 +669,4 @@ class FormationAPI:
     def stream_request(self, user_id: str, session_id: str, request_id: str) -> StreamSpec[ServerSentEvent]:
         """One request's events. Broken upstream (the runtime answers 500): raises ServerError."""
         path = f"/events/{_seg(session_id)}/{_seg(request_id)}"
-        return StreamSpec(_op("GET", path, Auth.EITHER, user_id=user_id, stream=True), LogStream)
+        return StreamSpec(_op("GET", path, Auth.EITHER, user_id=user_id, stream=True), EventStream)
