@@ -4,12 +4,51 @@ from __future__ import annotations
 
 from typing import Any
 
-from muxi_proto.errors import *  # noqa: F403
-from muxi_proto.errors import MuxiError
-from muxi_proto.errors import __all__ as _errors_all
+from muxi_proto.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    BundleError,
+    ConfigurationError,
+    ConflictError,
+    ConnectionError,
+    LimitExceededError,
+    MuxiError,
+    NotFoundError,
+    ProtocolError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    StreamError,
+    StreamTruncatedError,
+    TimeoutError,
+    TLSError,
+    ValidationError,
+    WebhookVerificationError,
+)
 from muxi_proto.responses import error_class_for_status
 
-__all__ = [*_errors_all, "map_error"]
+__all__ = [
+    "AuthenticationError",
+    "AuthorizationError",
+    "BundleError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectionError",
+    "LimitExceededError",
+    "MuxiError",
+    "NotFoundError",
+    "ProtocolError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ServerError",
+    "StreamError",
+    "StreamTruncatedError",
+    "TLSError",
+    "TimeoutError",
+    "ValidationError",
+    "WebhookVerificationError",
+    "map_error",
+]
 
 
 def map_error(

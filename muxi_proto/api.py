@@ -12,7 +12,7 @@ client classes contain no per-endpoint code at all.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
@@ -59,7 +59,7 @@ class Spec(Generic[R]):
 class StreamMachine(Protocol[E_co]):
     """A pure stream state machine (see :mod:`muxi_proto.streams`): bytes in, events out."""
 
-    def feed(self, data: bytes) -> list[E_co]:
+    def feed(self, data: bytes) -> Sequence[E_co]:
         """Decode a chunk; raise the typed error carried by an ``error`` frame."""
 
     @property
@@ -123,8 +123,6 @@ class AsyncInvoker(abc.ABC):
 
 
 class _Descriptor(Generic[P, R]):
-    __slots__ = ("__doc__", "__name__", "_build")
-
     def __init__(self, build: Callable[Concatenate[Any, P], Any]) -> None:
         self._build = build
         self.__name__ = build.__name__
@@ -155,8 +153,6 @@ class _Descriptor(Generic[P, R]):
 class Endpoint(_Descriptor[P, R]):
     """A request/response endpoint; see the module docstring."""
 
-    __slots__ = ()
-
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> Endpoint[P, R]: ...
     @overload
@@ -180,8 +176,6 @@ class Endpoint(_Descriptor[P, R]):
 
 class StreamEndpoint(_Descriptor[P, E]):
     """A streaming endpoint: sync clients return an iterator, async ones an awaitable of one."""
-
-    __slots__ = ()
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> StreamEndpoint[P, E]: ...

@@ -517,7 +517,7 @@ class FormationAPI:
         return _json("POST", "/scheduler/jobs", Auth.ADMIN, json=body, user_id=user_id, idempotent=True)
 
     @endpoint
-    def update_scheduler_job(self, job_id: str, **kwargs: Any) -> Spec[Result]:
+    def update_scheduler_job(self, /, job_id: str, **kwargs: Any) -> Spec[Result]:
         """Update a job's fields (admin)."""
         return _json("PUT", f"/scheduler/jobs/{_seg(job_id)}", Auth.ADMIN, json=kwargs)
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from muxi_proto._version import __version__
+from muxi_proto.config import FormationConfig, ServerConfig
 
+from ._client import AsyncStream, Stream
 from ._tls import VerifyTypes
 from .anyio_transport import AnyIOTransport
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
+from .clients import AsyncFormationClient, AsyncServerClient, FormationClient, ServerClient
 from .httpcore_transport import AsyncHTTPCoreTransport, HTTPCoreTransport
 from .mock import AsyncMockTransport, MockTransport, StreamingResponse
 
@@ -17,6 +20,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AnyIOTransport",
+    "AsyncFormationClient",
+    "AsyncServerClient",
+    "AsyncStream",
+    "FormationClient",
+    "FormationConfig",
+    "ServerClient",
+    "ServerConfig",
+    "Stream",
     "AsyncHTTPCoreTransport",
     "AsyncMockTransport",
     "AsyncResponse",

@@ -64,7 +64,9 @@ class _Common(Generic[C]):
         if cfg is None:
             cfg = config_type.from_env(**kwargs)
         elif kwargs:
-            raise ConfigurationError("INVALID_CONFIG", f"pass either cfg or keyword settings, not both: {sorted(kwargs)}")
+            raise ConfigurationError(
+                "INVALID_CONFIG", f"pass either cfg or keyword settings, not both: {sorted(kwargs)}"
+            )
         elif not isinstance(cfg, config_type):
             raise ConfigurationError("INVALID_CONFIG", f"cfg must be a {config_type.__name__}")
         self.config: C = cfg
@@ -160,7 +162,7 @@ class SyncClient(_Common[C], SyncInvoker):
                 return ex.result  # type: ignore[return-value]
 
     def _open_stream(self, spec: StreamSpec[E]) -> Stream[E]:
-        ex = self._exchange(spec)
+        ex: Exchange[Any] = self._exchange(spec)
         response, step = self._send(ex)
         if step is Step.STREAM:
             return Stream(response, spec.machine())
@@ -242,7 +244,7 @@ class AsyncClient(_Common[C], AsyncInvoker):
                 return ex.result  # type: ignore[return-value]
 
     async def _open_stream(self, spec: StreamSpec[E]) -> AsyncStream[E]:
-        ex = self._exchange(spec)
+        ex: Exchange[Any] = self._exchange(spec)
         response, step = await self._send(ex)
         if step is Step.STREAM:
             return AsyncStream(response, spec.machine())

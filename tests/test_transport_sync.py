@@ -190,7 +190,7 @@ def test_connection_refused_names_method_and_url(transport: HTTPCoreTransport) -
     with pytest.raises(ConnectionError) as info:
         transport.send(Request("DELETE", url, (("Authorization", "MUXI-HMAC key=SECRET"),)))
     assert info.value.message == f"DELETE {url}: connection refused"
-    assert info.value.details == {"method": "DELETE", "url": url}
+    assert info.value.details == {"method": "DELETE", "url": url, "phase": "connect"}
     assert "SECRET" not in str(info.value)
     assert info.value.__cause__ is not None
 
