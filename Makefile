@@ -18,7 +18,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check muxi_proto muxi_transports muxi tests benchmarks examples
 
 typecheck: $(STAMP)
-	$(PY) -m mypy muxi_proto muxi_transports muxi
+	$(PY) -m mypy muxi_proto muxi_transports muxi tests/typing
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q

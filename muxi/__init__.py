@@ -8,10 +8,9 @@ import sys
 
 from muxi_proto import webhook
 from muxi_proto._version import __version__
-from muxi_proto.streams import ui_widgets as parse_ui_widgets
 
 from . import errors
-from .formation import AsyncFormationClient, FormationClient, FormationConfig
+from .formation import AsyncFormationClient, FormationClient, FormationConfig, parse_ui_widgets
 from .server import AsyncServerClient, ServerClient, ServerConfig
 
 # ``muxi.webhook`` is the very module ``muxi_proto.webhook`` (one implementation, one set of globals).

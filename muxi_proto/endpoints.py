@@ -12,7 +12,7 @@ from typing import Any
 
 from .api import Spec, StreamSpec, endpoint, stream_endpoint
 from .bundle import load_bundle
-from .errors import NotFoundError
+from .errors import ConfigurationError, NotFoundError
 from .requests import Auth, Operation, encode_json, quote_segment
 from .responses import Decode
 from .sse import ServerSentEvent
@@ -104,33 +104,40 @@ class ServerAPI:
         return _json("GET", f"/rpc/formations/{_seg(formation_id)}", Auth.HMAC)
 
     @endpoint
-    def deploy_formation(self, formation_id: str, bundle: Any, *, version: str | None = None) -> Spec[Result]:
+    def deploy_formation(
+        self, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None
+    ) -> Spec[Result]:
         """Deploy a new formation from a directory, a ``.tar.gz`` path, bytes, or ``{"path": ...}``.
 
         The official SDK POSTed JSON to ``/rpc/formations/{id}/deploy``, which does not exist: the
-        server takes the raw tar.gz at ``POST /rpc/formations``.
+        server takes the raw tar.gz at ``POST /rpc/formations``. ``payload=`` is the official name
+        of ``bundle`` and is accepted as an alias.
         """
-        return Spec(_bundle_op("POST", "/rpc/formations", formation_id, bundle, version))
+        return Spec(_bundle_op("POST", "/rpc/formations", formation_id, _either(bundle, payload), version))
 
     @stream_endpoint
     def deploy_formation_stream(
-        self, formation_id: str, bundle: Any, *, version: str | None = None
+        self, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None
     ) -> StreamSpec[ServerSentEvent]:
         """Deploy with progress events (``Accept: text/event-stream`` on the same endpoint)."""
-        return StreamSpec(_bundle_op("POST", "/rpc/formations", formation_id, bundle, version, stream=True),
-                          DeploymentStream)
+        op = _bundle_op("POST", "/rpc/formations", formation_id, _either(bundle, payload), version, stream=True)
+        return StreamSpec(op, DeploymentStream)
 
     @endpoint
-    def update_formation(self, formation_id: str, bundle: Any, *, version: str | None = None) -> Spec[Result]:
+    def update_formation(
+        self, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None
+    ) -> Spec[Result]:
         """Blue-green update with a new bundle (``PUT /rpc/formations/{id}``; 409 when unchanged)."""
-        return Spec(_bundle_op("PUT", f"/rpc/formations/{_seg(formation_id)}", formation_id, bundle, version))
+        path = f"/rpc/formations/{_seg(formation_id)}"
+        return Spec(_bundle_op("PUT", path, formation_id, _either(bundle, payload), version))
 
     @stream_endpoint
     def update_formation_stream(
-        self, formation_id: str, bundle: Any, *, version: str | None = None
+        self, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None
     ) -> StreamSpec[ServerSentEvent]:
         """Update with progress events."""
-        op = _bundle_op("PUT", f"/rpc/formations/{_seg(formation_id)}", formation_id, bundle, version, stream=True)
+        path = f"/rpc/formations/{_seg(formation_id)}"
+        op = _bundle_op("PUT", path, formation_id, _either(bundle, payload), version, stream=True)
         return StreamSpec(op, DeploymentStream)
 
     @endpoint
@@ -225,6 +232,14 @@ def _bundle_op(
         headers=(("X-Formation-ID", prepared.formation_id), ("X-Formation-Version", prepared.version)),
         stream=stream,
     )
+
+
+def _either(bundle: Any, payload: Any) -> Any:
+    if bundle is not None and payload is not None:
+        raise ConfigurationError("INVALID_ARGUMENT", "pass the bundle once (bundle or payload)")
+    if bundle is None and payload is None:
+        raise ConfigurationError("INVALID_ARGUMENT", "a bundle is required: a directory, a .tar.gz path or bytes")
+    return bundle if bundle is not None else payload
 
 
 def _action_stream(formation_id: str, action: str) -> StreamSpec[ServerSentEvent]:

@@ -21,6 +21,8 @@ from muxi_proto.exchange import DEFAULT_MAX_BODY, Exchange, Step
 from muxi_proto.http import Headers, Request, get_header
 from muxi_proto.requests import RequestBuilder
 from muxi_proto.retry import RetryPolicy
+from muxi_proto.sse import ServerSentEvent
+from muxi_proto.streams import ChatAnswer, ChatToken, chat_token
 from muxi_proto.version import is_newer
 
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
@@ -307,6 +309,30 @@ class Stream(Generic[E]):
     def __next__(self) -> E:
         return next(self._events)
 
+    # Chat conveniences (chat and audio chat streams).
+    def tokens(self: Stream[ServerSentEvent]) -> Iterator[ChatToken]:
+        """The typed ``{"token": ...}`` frames only."""
+        for evt in self._events:
+            token = chat_token(evt)
+            if token is not None:
+                yield token
+
+    def text_deltas(self: Stream[ServerSentEvent], answer: ChatAnswer | None = None) -> Iterator[str]:
+        """Answer text as it arrives (see :class:`~muxi_proto.streams.ChatAnswer`; pass one to keep
+        the final text, ``replaced`` flag and ``ui`` widgets)."""
+        answer = answer if answer is not None else ChatAnswer()
+        for evt in self._events:
+            delta = answer.add(evt)
+            if delta:
+                yield delta
+
+    def text(self: Stream[ServerSentEvent]) -> str:
+        """Consume the stream; return the final answer text."""
+        answer = ChatAnswer()
+        for _ in self.text_deltas(answer):
+            pass
+        return answer.text
+
     def close(self) -> None:
         """Stop reading and release the connection."""
         self._events.close()
@@ -351,6 +377,31 @@ class AsyncStream(Generic[E]):
 
     async def __anext__(self) -> E:
         return await self._events.__anext__()
+
+    # Chat conveniences (chat and audio chat streams).
+    async def tokens(self: AsyncStream[ServerSentEvent]) -> AsyncIterator[ChatToken]:
+        """The typed ``{"token": ...}`` frames only."""
+        async for evt in self._events:
+            token = chat_token(evt)
+            if token is not None:
+                yield token
+
+    async def text_deltas(
+        self: AsyncStream[ServerSentEvent], answer: ChatAnswer | None = None
+    ) -> AsyncIterator[str]:
+        """Answer text as it arrives (pass a :class:`~muxi_proto.streams.ChatAnswer` to keep more)."""
+        answer = answer if answer is not None else ChatAnswer()
+        async for evt in self._events:
+            delta = answer.add(evt)
+            if delta:
+                yield delta
+
+    async def text(self: AsyncStream[ServerSentEvent]) -> str:
+        """Consume the stream; return the final answer text."""
+        answer = ChatAnswer()
+        async for _ in self.text_deltas(answer):
+            pass
+        return answer.text
 
     async def aclose(self) -> None:
         """Stop reading and release the connection."""

@@ -1,0 +1,113 @@
+"""The ``muxi`` facade: the official package's names, modules, methods and parameters."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import muxi
+import muxi_proto.webhook
+from muxi_proto.api import Endpoint, StreamEndpoint
+
+OFFICIAL = json.loads((Path(__file__).parent / "fixtures" / "official_api.json").read_text())
+# The official package's top-level names (muxi 1.20260713.0, muxi/__init__.py).
+OFFICIAL_NAMES = ["__version__", "ServerClient", "ServerConfig", "AsyncServerClient", "FormationClient",
+                  "FormationConfig", "AsyncFormationClient", "parse_ui_widgets", "webhook"]
+RENAMED = {"payload": "bundle"}  # deploy/update take a bundle; `payload=` stays accepted as a keyword
+
+
+def test_top_level_names() -> None:
+    for name in OFFICIAL_NAMES:
+        assert hasattr(muxi, name), name
+
+
+@pytest.mark.parametrize("module", ["muxi.server", "muxi.formation", "muxi.webhook", "muxi.errors",
+                                    "muxi.version", "muxi.auth"])
+def test_official_modules_import(module: str) -> None:
+    importlib.import_module(module)
+
+
+def test_official_auth_helpers() -> None:
+    from muxi.auth import build_auth_header, generate_hmac_signature
+    from muxi_proto.auth import verify_request
+
+    signature, ts = generate_hmac_signature("sk_x", "GET", "/rpc/formations?x=1")
+    assert len(signature) == 44
+    header = build_auth_header("MUXI_k", "sk_x", "GET", "/rpc/formations")
+    verify_request(header, "GET", "/rpc/formations", key_id="MUXI_k", secret_key="sk_x", now=ts)
+
+
+def test_webhook_is_the_same_module() -> None:
+    import muxi.webhook
+
+    assert muxi.webhook is muxi_proto.webhook
+    from muxi import webhook
+
+    assert webhook is muxi_proto.webhook
+
+
+def test_errors_keep_official_names_and_attributes() -> None:
+    from muxi import errors
+
+    for name in ["MuxiError", "AuthenticationError", "AuthorizationError", "NotFoundError", "ConflictError",
+                 "ValidationError", "RateLimitError", "ServerError", "ConnectionError", "map_error"]:
+        assert hasattr(errors, name)
+    err = errors.map_error(429, "", "slow down", {"a": 1}, 5)
+    assert isinstance(err, errors.RateLimitError)
+    assert (err.code, err.message, err.status_code, err.details, err.retry_after) == (
+        "RATE_LIMITED", "slow down", 429, {"a": 1}, 5)
+    assert isinstance(errors.map_error(503, "X", "m"), errors.ServerError)
+
+
+@pytest.mark.parametrize("cls_name", sorted(OFFICIAL))
+def test_every_official_method_exists_with_its_parameters(cls_name: str) -> None:
+    cls = getattr(muxi, cls_name)
+    for method, spec in OFFICIAL[cls_name].items():
+        attr = inspect.getattr_static(cls, method)
+        assert isinstance(attr, (Endpoint, StreamEndpoint)), f"{cls_name}.{method}"
+        params = list(inspect.signature(attr._build).parameters.values())[1:]  # drop self
+        positional = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY)]
+        renames = RENAMED if method.startswith(("deploy", "update")) else {}
+        expected = [renames.get(n, n) for n in spec["positional"]]
+        assert positional[: len(expected)] == expected, f"{cls_name}.{method}"
+        extra_required = [p.name for p in params[len(expected):]
+                          if p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        assert not extra_required, f"{cls_name}.{method} adds required parameters {extra_required}"
+        names = {p.name for p in params}
+        for kw in spec["keyword_only"]:
+            assert kw in names, f"{cls_name}.{method} lost keyword {kw}"
+        if spec["var_keyword"]:
+            assert any(p.kind is p.VAR_KEYWORD for p in params)
+        if "payload" in spec["positional"] and method.startswith(("deploy", "update")):
+            assert "payload" in names
+
+
+def test_async_methods_are_awaitable_and_sync_ones_are_not() -> None:
+    from muxi import AsyncFormationClient, FormationClient
+
+    cfg: dict[str, Any] = {"url": "http://127.0.0.1:1", "admin_key": "a", "client_key": "c"}
+    sync, asynchronous = FormationClient(**cfg), AsyncFormationClient(**cfg)
+    assert not inspect.iscoroutinefunction(sync.get_agents)
+    assert inspect.iscoroutinefunction(asynchronous.get_agents)
+    assert inspect.iscoroutinefunction(asynchronous.chat_stream)  # `await client.chat_stream(...)`
+    assert sync.get_agents.__name__ == "get_agents" and "Agents" in (sync.get_agents.__doc__ or "")
+    sync.close()
+
+
+def test_parse_ui_widgets_is_lenient_like_the_official_helper() -> None:
+    from muxi import parse_ui_widgets
+
+    assert parse_ui_widgets({"event": "ui", "data": '{"ui":[{"type":"options"}]}'}) == [{"type": "options"}]
+    assert parse_ui_widgets({"event": "ui", "data": "not json"}) == []
+    assert parse_ui_widgets({"event": "message", "data": "{}"}) == []
+
+
+def test_version() -> None:
+    from muxi.version import __version__
+
+    assert muxi.__version__ == __version__

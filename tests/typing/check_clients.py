@@ -1,0 +1,46 @@
+"""Checked by ``mypy --strict`` in ``make test``: the clients' methods have real signatures and types.
+
+Not run by pytest; ``assert_type`` fails type checking if the descriptors stop giving IDEs and type
+checkers each method's true parameters and return type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from typing_extensions import assert_type
+
+from muxi import AsyncFormationClient, AsyncServerClient, FormationClient, ServerClient
+from muxi_proto.api import AsyncEventIterator, EventIterator
+from muxi_proto.sse import ServerSentEvent
+from muxi_proto.streams import ChatToken
+
+
+def sync_calls(server: ServerClient, formation: FormationClient) -> None:
+    assert_type(server.status(), dict[str, Any])
+    assert_type(server.ping(), str)
+    assert_type(server.get_server_logs(lines=10), str)
+    assert_type(server.download_formation("f", db=True), bytes)
+    assert_type(formation.get_agent("a"), dict[str, Any])
+    assert_type(formation.delete_secret("k"), None)
+    stream = formation.chat_stream({"message": "hi"}, user_id="u")
+    assert_type(stream, EventIterator[ServerSentEvent])
+    assert_type(stream.text(), str)
+    assert_type(stream.tokens(), Iterator[ChatToken])
+    for evt in stream:
+        assert_type(evt, ServerSentEvent)
+    assert_type(server.deploy_formation_stream("f", b"..."), EventIterator[ServerSentEvent])
+    formation.get_agent(1)  # type: ignore[arg-type]
+    formation.fire_trigger("t", {}, nonsense=True)  # type: ignore[call-arg]
+
+
+async def async_calls(server: AsyncServerClient, formation: AsyncFormationClient) -> None:
+    assert_type(await server.status(), dict[str, Any])
+    assert_type(await formation.get_sessions("u", 5), dict[str, Any])
+    stream = await formation.chat_stream({"message": "hi"})
+    assert_type(stream, AsyncEventIterator[ServerSentEvent])
+    assert_type(await stream.text(), str)
+    assert_type(stream.text_deltas(), AsyncIterator[str])
+    async for evt in stream:
+        assert_type(evt, ServerSentEvent)
