@@ -1,4 +1,5 @@
 # Two commands for a new user: `make demo` and `make test`.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -38,3 +39,15 @@ bench-transports: $(STAMP)
 .PHONY: bench-sse
 bench-sse: $(STAMP)
 	$(PY) benchmarks/bench_sse.py
+
+# Coverage-guided fuzzing (atheris) of every parser: 7 targets x FUZZ_RUNS inputs (>= 1,000,000 in all).
+FUZZ_RUNS ?= 150000
+FUZZ_TARGETS := sse streams envelope hmac webhook retry_after bundle
+.PHONY: fuzz
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[fuzz]'
+	@total=0; for t in $(FUZZ_TARGETS); do \
+		echo -n "$$t: "; $(PY) -m tests.fuzz.run_atheris $$t $(FUZZ_RUNS) 2>&1 | grep -E "^Done|ERROR|Traceback|Error" ; \
+		status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || exit $$status; \
+		total=$$((total + $(FUZZ_RUNS))); \
+	done; echo "fuzz: $$total inputs over $(words $(FUZZ_TARGETS)) targets, no failures"
