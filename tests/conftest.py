@@ -14,6 +14,8 @@ import trustme
 from muxi_transports import AnyIOTransport, AsyncHTTPCoreTransport, AsyncTransport
 from muxi_transports.testing import Handler, HTTPTestServer
 
+pytest_plugins = ["tests.secret_audit"]
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
