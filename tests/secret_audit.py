@@ -62,7 +62,7 @@ class _Capture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record must not break the audit
+        except Exception:
             text = str(record.msg)
         if record.exc_info:
             text += "".join(traceback.format_exception(*record.exc_info))
