@@ -120,6 +120,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summary = (f"secret audit: {len(_texts)} log records and errors searched for {len(_secrets)} secrets, "
                f"and {len(_signatures)} signatures, {len(found)} leaks")
     if reporter is not None:
+        reporter.ensure_newline()
         reporter.write_line(summary)
         for secret, excerpt in found[:20]:
             reporter.write_line(f"  LEAK {secret}: ...{excerpt!r}...")
