@@ -38,3 +38,11 @@ bench-transports: $(STAMP)
 .PHONY: bench-sse
 bench-sse: $(STAMP)
 	$(PY) benchmarks/bench_sse.py
+
+# The real-runtime suite (not part of `make test`): a cached venv with muxi-runtime (created only when
+# missing or when the pinned version changed), a real formation on 127.0.0.1 with a fake LLM, and
+# every formation method on FormationClient and AsyncFormationClient (asyncio and trio).
+.PHONY: test-runtime
+test-runtime: $(STAMP)
+	bash scripts/runtime_env.sh
+	$(PY) -m pytest -q tests/runtime
