@@ -7,6 +7,8 @@ the evidence). ``FLOWS`` is what ``test_formation.py`` runs on every client flav
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -274,6 +276,8 @@ def flow_memory_broken_upstream(ctx: Context) -> Flow:
     assert "list_memories" in listed.message
     added = yield fails(ServerError, "add_memory", user, "fact", f"likes tea {ctx.tag}")
     assert "external_user_id" in added.message
+    deleted = yield fails(ServerError, "delete_memory", user, "mem_doesnotexist")
+    assert (deleted.code, deleted.status_code) == ("INTERNAL_ERROR", 500)
     # DELETE /memory/buffers: 503 when the buffer is empty, 500 otherwise (an unknown event type).
     cleared = yield fails(ServerError, "clear_all_buffers")
     assert cleared.status_code in (500, 503)
@@ -378,6 +382,12 @@ def flow_trigger_async_webhook(ctx: Context) -> Flow:
     assert not webhook.verify_signature(hook.body, signature, ctx.runtime.client_key)
     assert not webhook.verify_signature(hook.body + b" ", signature.replace("v1=", "v1=0"), ctx.runtime.admin_key)
 
+    # The runtime signs the canonical JSON, not the bytes it sends (PROTOCOL.md §12): a check over
+    # the raw body alone, as the official SDK does, would reject this real webhook.
+    stamp, _, digest = signature.partition(",v1=")
+    raw_mac = hmac.new(ctx.runtime.admin_key.encode(), stamp[2:].encode() + b"." + hook.body, hashlib.sha256)
+    assert raw_mac.hexdigest() != digest
+
     event = webhook.parse(hook.body)
     assert (event.request_id, event.status, event.kind) == (request_id, "completed", "response")
     assert event.text == ANSWER
@@ -479,9 +489,10 @@ def flow_event_and_log_streams(ctx: Context) -> Flow:
 
 
 def flow_audio_chat_needs_files(ctx: Context) -> Flow:
-    bad = yield fails(ValidationError, "audio_chat", {"message": "hello"}, user_id=ctx.name("user"))
-    assert bad.code == "INVALID_PARAMS"
-    assert bad.details["error"]["data"]["validation_errors"][0]["field"] == "files"
+    for method in ("audio_chat", "audio_chat_stream"):  # the stream's 422 arrives before any SSE
+        bad = yield fails(ValidationError, method, {"message": "hello"}, user_id=ctx.name("user"))
+        assert bad.code == "INVALID_PARAMS"
+        assert bad.details["error"]["data"]["validation_errors"][0]["field"] == "files"
 
 
 FLOWS = [
