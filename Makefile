@@ -51,3 +51,11 @@ fuzz: $(STAMP)
 		status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || exit $$status; \
 		total=$$((total + $(FUZZ_RUNS))); \
 	done; echo "fuzz: $$total inputs over $(words $(FUZZ_TARGETS)) targets, no failures"
+
+# The real-runtime suite (not part of `make test`): a cached venv with muxi-runtime (created only when
+# missing or when the pinned version changed), a real formation on 127.0.0.1 with a fake LLM, and
+# every formation method on FormationClient and AsyncFormationClient (asyncio and trio).
+.PHONY: test-runtime
+test-runtime: $(STAMP)
+	bash scripts/runtime_env.sh
+	$(PY) -m pytest -q tests/runtime
