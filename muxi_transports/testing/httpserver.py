@@ -106,6 +106,11 @@ class ResponseWriter:
         """True once the client closed or reset the connection."""
         return self._conn.disconnected.is_set()
 
+    @property
+    def closed(self) -> bool:
+        """True once nothing more can be sent: the client left, or the connection was broken."""
+        return self._conn.broken or self._conn.disconnected.is_set()
+
     async def start(
         self, status: int, headers: Iterable[tuple[str, str]] = (), *, content_length: int | None = None
     ) -> None:
@@ -303,6 +308,11 @@ class HTTPTestServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    @property
+    def portal(self) -> BlockingPortal | None:
+        """The portal into the server's event loop while it runs (to run code there from other threads)."""
+        return self._portal
 
     # --- what tests look at --------------------------------------------------------------------
 
