@@ -6,6 +6,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import anyio
+
 from ._chat import ReplyFunction
 from ._state import FormationRecord, PortPool
 from ._webhooks import WebhookSender
@@ -40,6 +42,10 @@ class ServerContext:
     server_log: deque[str] = field(default_factory=lambda: deque(maxlen=10_000))
     spawn: Callable[[Callable[[], Awaitable[object]]], None] | None = None
     """Start a background task on the server's loop (set once the loop runs)."""
+    stream_gate: anyio.Event | None = None
+    """While set to an unset event, chat streams wait after their opening keepalives."""
+    held_streams: int = 0
+    """Chat streams waiting at the gate now."""
 
     def background(self, task: Callable[[], Awaitable[object]]) -> None:
         """Run ``task`` in the background on the server's loop."""

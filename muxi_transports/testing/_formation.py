@@ -584,6 +584,8 @@ class FormationPlane:
             # The runtime opens every chat stream with two keepalive comments (see the captures).
             if not await out.frame(KEEPALIVE) or not await out.frame(KEEPALIVE):
                 return
+            if self.ctx.stream_gate is not None and not await self._held(out):
+                return
             for token in script.progress(clock()):
                 if not await self._pause(out) or not await out.frame(token_frame(token)):
                     return
@@ -609,6 +611,20 @@ class FormationPlane:
                 await out.close_stream()
 
         await out.guarded(produce)
+
+    async def _held(self, out: Responder) -> bool:
+        """Wait at the stream gate (``LocalMuxiServer.hold_streams``), keepalives while idle."""
+        ctx = self.ctx
+        ctx.held_streams += 1
+        try:
+            while ctx.stream_gate is not None and not ctx.stream_gate.is_set():
+                with anyio.move_on_after(ctx.keepalive_interval):
+                    await ctx.stream_gate.wait()
+                if ctx.stream_gate is not None and not ctx.stream_gate.is_set() and not await out.frame(KEEPALIVE):
+                    return False
+        finally:
+            ctx.held_streams -= 1
+        return True
 
     async def _pause(self, out: Responder) -> bool:
         """Wait the configured token delay, sending ``: keepalive`` each idle interval."""

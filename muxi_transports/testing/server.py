@@ -318,6 +318,34 @@ class LocalMuxiServer:
     def webhook_retry_delays(self, value: Sequence[float]) -> None:
         self._ctx.webhooks.retry_delays = tuple(value)
 
+    def hold_streams(self) -> None:
+        """Make new chat streams wait after their opening keepalives until :meth:`release_streams`.
+
+        For tests that need many streams open at once: hold, open them, check, release.
+        """
+        def hold() -> None:
+            if self._ctx.stream_gate is None or self._ctx.stream_gate.is_set():
+                self._ctx.stream_gate = anyio.Event()
+        self._on_loop_async_safe(hold)
+
+    def release_streams(self) -> None:
+        """Let held chat streams (and new ones) run."""
+        def release() -> None:
+            gate, self._ctx.stream_gate = self._ctx.stream_gate, None
+            if gate is not None:
+                gate.set()
+        self._on_loop_async_safe(release)
+
+    @property
+    def held_streams(self) -> int:
+        """Chat streams waiting at the gate of :meth:`hold_streams`."""
+        return self._ctx.held_streams
+
+    def _on_loop_async_safe(self, fn: Callable[[], None]) -> None:
+        if self._http.portal is None:
+            raise RuntimeError("start the server first")
+        self._on_loop(fn)
+
     def _on_loop(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the server's loop (state belongs to it), or here before :meth:`start`."""
         portal = self._http.portal
