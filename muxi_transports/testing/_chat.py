@@ -33,6 +33,8 @@ KEEPALIVE = b": keepalive\n\n"
 DONE_FRAME = b'event: done\ndata: {"finished":true}\n\n'
 AGENT_ID = "assistant"
 AGENT_NAME = "Assistant"
+ROUTER_ID = "muxi-generalist"  # the runtime's built-in generalist plans first (as in the captures)
+ROUTER_NAME = "MUXI Generalist"
 _DELTA = re.compile(r"\s*\S+")
 
 
@@ -131,8 +133,13 @@ class TokenScript:
             self._token("planning", "Determining the best agent to handle this request...", t,
                         stage="agent_selection", message_preview=preview, agent_requested=self.agent_id),
             self._token("progress", "I'll use an agent with the right capabilities to help the user with their "
-                        "request.", t, stage="agent_selected", selected_agent=AGENT_ID),
-            self._token("progress", "Processing request...", t, stage="agent_processing", agent_name=AGENT_ID),
+                        "request.", t, stage="agent_selected", selected_agent=ROUTER_ID),
+            self._token("progress", "Processing request...", t, stage="agent_processing", agent_name=ROUTER_ID),
+            self._token("planning", "Planning approach to handle the user's request...", t, stage="agent_planning",
+                        agent_name=ROUTER_NAME, agent_id=ROUTER_ID, message_preview=preview, has_tools=False,
+                        tool_count=0),
+            self._token("progress", "Creating plan...", t, stage="creating_plan", agent_name=ROUTER_ID, tool_count=0,
+                        skip_rephrase=True),
             self._token("planning", "Planning approach to handle the user's request...", t, stage="agent_planning",
                         agent_name=AGENT_NAME, agent_id=AGENT_ID, message_preview=preview, has_tools=False,
                         tool_count=0),
@@ -149,4 +156,4 @@ class TokenScript:
     def completed(self, text: str, timestamp: float, processing_ms: int) -> dict[str, Any]:
         """The authoritative whole answer."""
         return self._token("completed", text, timestamp, status="success", processing_time_ms=processing_ms,
-                           agent_used=AGENT_ID)
+                           agent_used=ROUTER_ID)
