@@ -309,7 +309,8 @@ def test_idempotent_replay_of_chat_json(server: LocalMuxiServer) -> None:
     first = request(server, "POST", api(server, "/chat"), headers=headers, json_body={"message": "a", "stream": False})
     again = request(server, "POST", api(server, "/chat"), headers=headers, json_body={"message": "b", "stream": False})
     assert first.status == again.status == 200 and first.body == again.body
-    other = request(server, "POST", api(server, "/chat"), headers=client(server, "u", **{"X-Muxi-Idempotency-Key": "k2"}),
+    other_key = client(server, "u", **{"X-Muxi-Idempotency-Key": "k2"})
+    other = request(server, "POST", api(server, "/chat"), headers=other_key,
                     json_body={"message": "a", "stream": False})
     assert other.body != first.body
     requests = request(server, "GET", api(server, "/requests"), headers=client(server, "u")).json()["data"]
@@ -322,7 +323,8 @@ def test_streams_are_never_cached(server: LocalMuxiServer) -> None:
     two = request(server, "POST", api(server, "/chat"), headers=headers, json_body={"message": "x"})
     assert one.content_type.startswith("text/event-stream") and two.content_type.startswith("text/event-stream")
     assert one.body != two.body  # fresh request ids and timestamps
-    as_json = request(server, "POST", api(server, "/chat"), headers=headers, json_body={"message": "x", "stream": False})
+    as_json = request(server, "POST", api(server, "/chat"), headers=headers,
+                      json_body={"message": "x", "stream": False})
     assert as_json.json()["object"] == "message"
 
 
@@ -346,7 +348,8 @@ def test_idempotent_replay_of_triggers_and_jobs(server: LocalMuxiServer) -> None
 
 def test_secrets_crud_codes(server: LocalMuxiServer) -> None:
     url = api(server, "/secrets")
-    created = request(server, "POST", url, headers=admin(server), json_body={"key": "API_TOKEN", "value": "abcdefghijkl"})
+    created = request(server, "POST", url, headers=admin(server),
+                      json_body={"key": "API_TOKEN", "value": "abcdefghijkl"})
     assert created.status == 201 and created.json()["data"] == {"message": "Secret 'API_TOKEN' created successfully"}
     dup = request(server, "POST", url, headers=admin(server), json_body={"key": "API_TOKEN", "value": "x"})
     assert _runtime_error(dup, 409, "SECRET_EXISTS")["error"]["message"] == "Secret 'API_TOKEN' already exists"
