@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from conftest import ServeFactory, TransportCase
-from test_local_server_support import bundle
+from test_local_server_support import bundle, rpc
 
 from muxi_proto import webhook
+from muxi_proto.bundle import BundleError
 from muxi_proto.errors import (
     AuthenticationError,
     ConflictError,
@@ -25,7 +26,7 @@ from muxi_proto.errors import (
     StreamError,
     ValidationError,
 )
-from muxi_proto.streams import ChatAnswer
+from muxi_proto.streams import ChatAnswer, DeploymentStream
 from muxi_transports import (
     AsyncFormationClient,
     AsyncServerClient,
@@ -368,3 +369,26 @@ async def test_async_clients(server: LocalMuxiServer, transport_case: TransportC
                     pass
     finally:
         await transport.aclose()
+
+
+def test_stream_and_json_failures_raise_the_same_error_class(ctl: ServerClient, server: LocalMuxiServer,
+                                                             tmp_path: Path) -> None:
+    """A rollback without a previous version and a broken bundle are 400s without a stream, so the
+    stream's ``NoPreviousVersion`` / ``ExtractError`` / ``ParseError`` events raise ValidationError too."""
+    fid = server.formation_id
+    with pytest.raises(ValidationError):
+        ctl.rollback_formation(fid)
+    with pytest.raises(ValidationError) as info:
+        list(ctl.rollback_formation_stream(fid))
+    assert info.value.code == "NoPreviousVersion"
+    broken = bundle(tmp_path, fid, version="1.0.1")[:-40]  # a truncated gzip stream
+    with pytest.raises(BundleError):  # the client checks bundles before the upload...
+        list(ctl.update_formation_stream(fid, broken, version="1.0.1"))
+    raw = rpc(server, "PUT", f"/rpc/formations/{fid}", body=broken,  # ...so send it raw
+              headers={"Content-Type": "application/gzip", "X-Formation-Version": "1.0.1",
+                       "Accept": "text/event-stream"})
+    machine = DeploymentStream()
+    with pytest.raises(ValidationError) as extract:
+        machine.feed(raw.body)
+        machine.eof()
+    assert extract.value.code == "ExtractError"
