@@ -13,6 +13,7 @@ Known upstream breakage reproduced on purpose: ``GET /v1/events/{session}/{reque
 
 from __future__ import annotations
 
+import copy
 import hmac
 import json
 import time
@@ -410,7 +411,7 @@ class FormationPlane:
 
     def static(self, object_type: str, event_type: str, data: dict[str, Any]) -> Callable[[_Call], Awaitable[None]]:
         async def handler(c: _Call) -> None:
-            await c.ok(json.loads(json.dumps(data)), object_type, event_type)
+            await c.ok(copy.deepcopy(data), object_type, event_type)
 
         return handler
 
