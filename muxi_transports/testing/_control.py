@@ -233,6 +233,7 @@ class ControlPlane:
 
     async def proxy(self, inc: Incoming, out: Responder, formation_id: str, runtime_path: str) -> None:
         """The server's proxy in front of each formation's runtime."""
+        out.extra_headers.extend(CORS_HEADERS)  # the router's CORS middleware runs before the proxy
         record = self.ctx.formations.get(formation_id)
         if record is None:
             body = (f'{{"error": "Formation not found", "message": "No formation with id '
