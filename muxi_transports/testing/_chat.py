@@ -15,12 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from muxi_proto.sse import format_comment, format_event
+
 __all__ = [
     "DONE_FRAME",
     "KEEPALIVE",
     "ReplyFunction",
     "ScriptedReply",
     "TokenScript",
+    "compact",
     "echo",
     "error_frame",
     "resolve_reply",
@@ -29,8 +32,8 @@ __all__ = [
     "ui_frame",
 ]
 
-KEEPALIVE = b": keepalive\n\n"
-DONE_FRAME = b'event: done\ndata: {"finished":true}\n\n'
+KEEPALIVE = format_comment("keepalive")
+DONE_FRAME = format_event('{"finished":true}', event="done")
 AGENT_ID = "assistant"
 AGENT_NAME = "Assistant"
 ROUTER_ID = "muxi-generalist"  # the runtime's built-in generalist plans first (as in the captures)
@@ -79,24 +82,25 @@ def split_deltas(text: str) -> list[str]:
     return parts
 
 
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+def compact(value: Any) -> str:
+    """Compact JSON text (the runtime's spelling; never a raw line break, so one ``data:`` line)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def token_frame(token: dict[str, Any]) -> bytes:
     """``data: {"token": ...}`` plus the blank line."""
-    return b'data: {"token":' + _dumps(token) + b"}\n\n"
+    return format_event(compact({"token": token}))
 
 
 def ui_frame(widgets: Sequence[dict[str, Any]]) -> bytes:
     """``event: ui`` with ``{"ui": [...]}``."""
-    return b"event: ui\ndata: " + _dumps({"ui": list(widgets)}) + b"\n\n"
+    return format_event(compact({"ui": list(widgets)}), event="ui")
 
 
 def error_frame(message: str, kind: str) -> bytes:
     """The frame of a failure that escapes the chat: ``event: error``, no ``done`` after it."""
     text = message.replace("\r", "").replace("\n", " ")[:200] or "Request failed"
-    return b"event: error\ndata: " + _dumps({"error": text, "type": kind}) + b"\n\n"
+    return format_event(compact({"error": text, "type": kind}), event="error")
 
 
 class TokenScript:

@@ -37,6 +37,7 @@ from muxi_proto.bundle import BundleInfo, read_bundle
 from muxi_proto.config import FORMATION_ID_PATTERN, RESERVED_FORMATION_IDS
 from muxi_proto.envelopes import control_error, control_success
 from muxi_proto.errors import AuthenticationError, BundleError
+from muxi_proto.sse import format_event
 
 from ._context import ServerContext
 from ._formation import FormationPlane
@@ -125,7 +126,7 @@ class _Progress:
             self.streaming = True
 
     async def _event(self, name: str, data: dict[str, Any]) -> None:
-        await self.out.frame(b"event: " + name.encode() + b"\ndata: " + go_json(data, newline=False) + b"\n\n")
+        await self.out.frame(format_event(go_json(data, newline=False).decode(), event=name))
 
     async def emit(self, stage: str, message: str, **extra: Any) -> None:
         if self.streaming:
@@ -629,8 +630,8 @@ class ControlPlane:
 
         async def produce() -> None:
             with record.logs.feed.subscribe() as sub:
-                connected = go_json({"formation_id": formation_id}, newline=False)
-                if not await out.frame(b"event: connected\ndata: " + connected + b"\n\n"):
+                connected = go_json({"formation_id": formation_id}, newline=False).decode()
+                if not await out.frame(format_event(connected, event="connected")):
                     return
                 while True:
                     batch = await sub.next_batch(None)
@@ -639,8 +640,8 @@ class ControlPlane:
                     for name, line in batch:
                         if name != stream:
                             continue
-                        data = go_json(_gomap(line=line, formation_id=formation_id), newline=False)
-                        if not await out.frame(b"event: log\ndata: " + data + b"\n\n"):
+                        data = go_json(_gomap(line=line, formation_id=formation_id), newline=False).decode()
+                        if not await out.frame(format_event(data, event="log")):
                             return
 
         await out.guarded(produce)

@@ -24,12 +24,14 @@ from typing import Any
 import anyio
 
 from muxi_proto.envelopes import runtime_error, runtime_success
+from muxi_proto.sse import format_event
 
 from ._chat import (
     DONE_FRAME,
     KEEPALIVE,
     ScriptedReply,
     TokenScript,
+    compact,
     error_frame,
     resolve_reply,
     split_deltas,
@@ -1119,7 +1121,7 @@ class FormationPlane:
             return (user is None or item.get("user_id") == user) and (
                 session_id is None or item.get("session_id") == session_id)
 
-        await self._follow(c, c.rt.events.subscribe(), wanted, lambda item: b"data: " + py_json(item) + b"\n\n")
+        await self._follow(c, c.rt.events.subscribe(), wanted, lambda item: format_event(compact(item)))
 
     async def request_events(self, c: _Call) -> None:
         raise _Reject(500, EVENTS_BROKEN)  # reproduced upstream breakage (module docstring)
@@ -1134,7 +1136,7 @@ class FormationPlane:
             return all(str(item.get(name)) == value for name, value in filters.items())
 
         def encode(item: dict[str, Any]) -> bytes:
-            return b"event: log\ndata: " + py_json(item) + b"\n\n"
+            return format_event(compact(item), event="log")
 
         await self._follow(c, c.rt.logs.subscribe(), wanted, encode)
 
