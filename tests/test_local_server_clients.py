@@ -392,3 +392,41 @@ def test_stream_and_json_failures_raise_the_same_error_class(ctl: ServerClient, 
         machine.feed(raw.body)
         machine.eof()
     assert extract.value.code == "ExtractError"
+
+
+def test_runtime_streams_and_audio_through_the_client(fc: FormationClient, server: LocalMuxiServer) -> None:
+    events_stream = fc.stream_events("kim")
+    logs_stream = fc.stream_logs({"user_id": "kim"})
+    with events_stream, logs_stream:
+        fc.chat({"message": "tracked", "session_id": "ks"}, user_id="kim")
+        event = next(iter(events_stream))
+        assert (event.event, event.json()["content"], event.json()["session_id"]) == ("message", "tracked", "ks")
+        log = next(iter(logs_stream))
+        assert log.event == "log" and log.json()["event_type"] == "request.completed"
+    with pytest.raises(ServerError) as info:
+        list(fc.stream_request("kim", "ks", "req_x"))
+    assert info.value.code == "INTERNAL_ERROR"
+    audio = {"files": [{"filename": "hello.wav", "content_type": "audio/wav", "data": "UklGRg=="}]}
+    assert fc.audio_chat(audio, user_id="kim")["message"]["content"] == "[audio: hello.wav]"
+    with pytest.raises(ValidationError):
+        fc.audio_chat({"files": [{"filename": "x.txt", "content_type": "text/plain"}]}, user_id="kim")
+
+
+def test_draft_mode_client(server: LocalMuxiServer) -> None:
+    with FormationClient(server.formation_config(mode="draft")) as draft:
+        assert draft.chat({"message": "draft"}, user_id="d")["message"]["content"] == "draft"
+    assert server.traffic.count(f"/draft/{server.formation_id}/v1/chat") == 1
+
+
+def test_cancel_update_through_the_client(tmp_path: Path) -> None:
+    with LocalMuxiServer(step_delay=0.02, health_check_attempts=500) as server, \
+            ServerClient(server.server_config()) as ctl:
+        fid = server.formation_id
+        stream = ctl.update_formation_stream(fid, bundle(tmp_path, fid, version="1.5.0"), version="1.5.0")
+        with stream, pytest.raises(ServerError) as info:
+            for evt in stream:
+                if evt.json().get("stage") == "spawning_staging":
+                    cancelled = ctl.cancel_update(fid)
+                    assert cancelled["message"] == "Update cancelled successfully"
+        assert info.value.code == "HealthCheckFailed"
+        assert ctl.get_formation(fid)["formation_version"] == "1.0.0"
