@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 from test_local_server_support import api, client, events, request, rpc
 
+from muxi_proto.config import validate_formation_id
+from muxi_proto.errors import ConfigurationError
 from muxi_proto.sse import SSEDecoder
 from muxi_proto.streams import ChatAnswer, ChatStream
 from muxi_transports.testing import Faults, LocalMuxiServer, ServerRequest
 from muxi_transports.testing._chat import split_deltas
+from muxi_transports.testing._control import _lines_param, formation_id_error
 from muxi_transports.testing._state import IdempotencyCache, make_bundle
 from muxi_transports.testing._wire import Incoming, go_json
 
@@ -69,6 +72,29 @@ def test_targets_split_into_decoded_path_and_first_query_values(segments: list[s
         expected.setdefault(key, value)
     assert inc.query() == expected
     assert inc.header("x-a") == "1" and inc.header("x-b") is None
+
+
+@given(st.one_of(st.none(), st.integers(-20_000, 20_000).map(str), TEXT))
+def test_lines_parameter_default_cap_and_garbage(raw: str | None) -> None:
+    value = _lines_param(raw)
+    assert 1 <= value <= 10_000
+    try:
+        number = int(raw) if raw else None
+    except ValueError:
+        number = None
+    assert value == (min(number, 10_000) if number is not None and number > 0 else 100)
+
+
+@given(st.one_of(st.from_regex(r"[a-z0-9][a-z0-9-]{1,48}[a-z0-9]", fullmatch=True),
+                 st.sampled_from(["health", "ping", "rpc", "server", "admin", "metrics", "api", "", "ab", "A-b"]),
+                 st.text(max_size=60)))
+def test_formation_id_rule_agrees_with_the_client_side_check(formation_id: str) -> None:
+    try:
+        validate_formation_id(formation_id)
+        valid = True
+    except ConfigurationError:
+        valid = False
+    assert (formation_id_error(formation_id) is None) is valid
 
 
 # --- the chat stream as a client decodes it ------------------------------------------------------------
