@@ -100,7 +100,8 @@ def test_hmac_reasons_in_the_servers_check_order(server: LocalMuxiServer) -> Non
     future = f"MUXI-HMAC key={server.key_id}, timestamp={now + 10_000}, signature={sig}"
     assert _unauthorized(request(server, "GET", path, headers={"Authorization": future})) == \
         "Request expired (timestamp too old or in future)"
-    bad_sig = f"MUXI-HMAC key={server.key_id}, timestamp={now}, signature={sig[:-2]}A="
+    flipped = ("B" if sig[0] == "A" else "A") + sig[1:]  # one character off
+    bad_sig = f"MUXI-HMAC key={server.key_id}, timestamp={now}, signature={flipped}"
     assert _unauthorized(request(server, "GET", path, headers={"Authorization": bad_sig})) == "Invalid signature"
     assert request(server, "GET", path, headers={"Authorization": good}).status == 200
 

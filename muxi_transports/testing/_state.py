@@ -40,6 +40,7 @@ T = TypeVar("T")
 MAX_LOG_LINES = 10_000
 MAX_SESSION_MESSAGES = 1_000
 MAX_REQUESTS = 10_000
+MAX_SESSIONS = 10_000
 MAX_AUDIT = 1_000
 
 
@@ -283,7 +284,7 @@ class RuntimeState:
         self.formation_id = formation_id
         self.started_at = started_at
         self.secrets: dict[str, str] = {}
-        self.sessions: dict[tuple[str, str], Session] = {}
+        self.sessions: OrderedDict[tuple[str, str], Session] = OrderedDict()  # least recently used first
         self.requests: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.memories: dict[str, list[dict[str, Any]]] = {}
         self.credentials: dict[str, dict[str, dict[str, Any]]] = {}
@@ -301,10 +302,15 @@ class RuntimeState:
             self.requests.popitem(last=False)
 
     def session(self, user_id: str, session_id: str, now: float) -> Session:
+        """The session, created when new; the least recently used go beyond ``MAX_SESSIONS``."""
         key = (user_id, session_id)
         found = self.sessions.get(key)
         if found is None:
             found = self.sessions[key] = Session(session_id, user_id, now, now)
+            while len(self.sessions) > MAX_SESSIONS:
+                self.sessions.popitem(last=False)
+        else:
+            self.sessions.move_to_end(key)
         return found
 
 

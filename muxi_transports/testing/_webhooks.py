@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from ..anyio_transport import AnyIOTransport
 __all__ = ["DEFAULT_RETRY_DELAYS", "WebhookDelivery", "WebhookSender"]
 
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0)
+MAX_DELIVERIES = 10_000  # the most recent kept for inspection
 _TIMEOUT = Timeout.of(10.0)
 
 
@@ -58,12 +60,12 @@ class WebhookSender:
         self._clock = clock
         self._on_change = on_change
         self._lock = threading.Lock()
-        self._deliveries: list[WebhookDelivery] = []
+        self._deliveries: deque[WebhookDelivery] = deque(maxlen=MAX_DELIVERIES)
         self._transport: AnyIOTransport | None = None
 
     @property
     def deliveries(self) -> list[WebhookDelivery]:
-        """Every webhook started so far, oldest first."""
+        """The webhooks started so far (the last ``MAX_DELIVERIES``), oldest first."""
         with self._lock:
             return list(self._deliveries)
 
