@@ -64,3 +64,17 @@ def test_server_loop_on_trio(tmp_path: Path) -> None:
                 answer.add(evt)
             assert answer.text == "trio stream"
         assert server.errors == []
+
+
+def test_stop_is_idempotent_and_the_server_can_start_again() -> None:
+    server = LocalMuxiServer()
+    assert "stopped" in repr(server)
+    for _ in range(2):
+        with server:
+            assert "running" in repr(server) and server.url.startswith("http://127.0.0.1:")
+            with FormationClient(server.formation_config()) as fc:
+                assert fc.chat({"message": "again"}, user_id="u")["message"]["content"] == "again"
+        server.stop()
+    assert server.errors == []
+    with server, FormationClient(server.formation_config()) as fc:  # state outlives a stop
+        assert len(fc.get_sessions("u")["sessions"]) == 2

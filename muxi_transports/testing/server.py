@@ -31,6 +31,7 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Future
 from types import TracebackType
 from typing import Any
 
@@ -146,7 +147,7 @@ class LocalMuxiServer:
         )
         self._raise_fd_limit = raise_fd_limit
         self._background_scope: anyio.CancelScope | None = None
-        self._background_done: Any = None
+        self._background_done: Future[None] | None = None
         self._errors: list[BaseException] = []
         self._deploy_initial()
 
@@ -187,10 +188,11 @@ class LocalMuxiServer:
             if self._background_scope is not None:
                 portal.call(self._background_scope.cancel)
             if self._background_done is not None:
-                with contextlib.suppress(BaseException):
-                    self._background_done.result()
+                self._background_done.result()  # the task ends quietly once its scope is cancelled
             portal.call(self._ctx.webhooks.aclose)
         finally:
+            self._background_scope = self._background_done = None
+            self._ctx.spawn = None
             self._http.stop()
 
     def __enter__(self) -> LocalMuxiServer:
