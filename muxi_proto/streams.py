@@ -206,9 +206,11 @@ def stream_error(evt: ServerSentEvent) -> StreamError:
 
 
 # Deployment error type codes (PROTOCOL.md section 5) and the class each maps to; others are
-# ServerError.
+# ServerError. Each is the class of the status the server answers for the same failure without a
+# stream (the bundle and rollback checks are 400s, a missing runtime image a 404).
 DEPLOYMENT_ERRORS: Final[dict[str, type[MuxiError]]] = {
     "NotFound": NotFoundError,
+    "RuntimeNotFound": NotFoundError,
     "AlreadyRunning": ConflictError,
     "FormationExists": ConflictError,
     "NoChange": ConflictError,
@@ -216,6 +218,11 @@ DEPLOYMENT_ERRORS: Final[dict[str, type[MuxiError]]] = {
     "IDMismatch": ValidationError,
     "MissingHeader": ValidationError,
     "InvalidFormationID": ValidationError,
+    "ExtractError": ValidationError,
+    "ParseError": ValidationError,
+    "SecretsError": ValidationError,
+    "ResolveError": ValidationError,
+    "NoPreviousVersion": ValidationError,
 }
 
 

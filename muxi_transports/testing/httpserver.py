@@ -15,6 +15,11 @@ slowly, ends, or breaks the connection on purpose (raw bytes, reset, close, sile
 counts connections opened and closed and tests wait on those counts with a deadline
 (:meth:`HTTPTestServer.wait_until`) instead of sleeping. A client that disconnects while its
 handler runs cancels that handler.
+
+For servers that must be cheap per request (benchmarks), ``watch_disconnects=False`` skips the
+per-request watcher task; handlers then watch only where it matters, with
+:meth:`ResponseWriter.guarded` (long streams, deliberate delays). ``record_requests=False`` keeps
+memory flat under load.
 """
 
 from __future__ import annotations
@@ -89,9 +94,10 @@ class _Connection:
 class ResponseWriter:
     """Writes one response; also the handle for faults on its connection."""
 
-    def __init__(self, conn: _Connection, keep_alive: bool) -> None:
+    def __init__(self, conn: _Connection, keep_alive: bool, *, watched: bool = True) -> None:
         self._conn = conn
         self._keep_alive = keep_alive
+        self._watched = watched  # the server already watches this request for a disconnect
         self.started = False
         self.ended = False
 
@@ -99,6 +105,11 @@ class ResponseWriter:
     def disconnected(self) -> bool:
         """True once the client closed or reset the connection."""
         return self._conn.disconnected.is_set()
+
+    @property
+    def closed(self) -> bool:
+        """True once nothing more can be sent: the client left, or the connection was broken."""
+        return self._conn.broken or self._conn.disconnected.is_set()
 
     async def start(
         self, status: int, headers: Iterable[tuple[str, str]] = (), *, content_length: int | None = None
@@ -173,11 +184,31 @@ class ResponseWriter:
 
     async def stay_silent(self) -> None:
         """Send nothing more until the client disconnects (or the server stops)."""
-        await self._conn.disconnected.wait()
+        await self.guarded(self._conn.disconnected.wait)
 
     async def wait_disconnected(self) -> None:
         """Return once the client has closed or reset the connection."""
-        await self._conn.disconnected.wait()
+        await self.guarded(self._conn.disconnected.wait)
+
+    async def guarded(self, body: Callable[[], Awaitable[object]]) -> None:
+        """Run ``body()``; if the client goes away meanwhile, cancel it and return.
+
+        Servers built with ``watch_disconnects=False`` wrap what may take long (a stream, a
+        deliberate delay) in this, so a vanished client frees its handler at once. Afterwards
+        :attr:`disconnected` says whether the client left.
+        """
+        conn = self._conn
+        if conn.disconnected.is_set():
+            return
+        if self._watched:  # the server's own watcher cancels the whole handler
+            await body()
+            return
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_watch, conn, tg.cancel_scope)
+            try:
+                await body()
+            finally:
+                tg.cancel_scope.cancel()
 
     async def _send(self, data: bytes) -> None:
         if data:
@@ -203,6 +234,8 @@ class HTTPTestServer:
     requests by assigning :attr:`handler`. ``ssl_context``: a server :class:`ssl.SSLContext` for
     HTTPS. ``keep_alive=False`` answers every request with ``Connection: close``.
     ``backend``: the anyio backend for the server's own loop (``"asyncio"`` or ``"trio"``).
+    ``watch_disconnects=False``: no watcher task per request (cheaper; see
+    :meth:`ResponseWriter.guarded`). ``record_requests=False``: :attr:`requests` stays empty.
     """
 
     def __init__(
@@ -217,6 +250,8 @@ class HTTPTestServer:
         max_body: int = 64 * 1024 * 1024,
         max_head: int = 64 * 1024,
         on_disconnect: Callable[[int], None] | None = None,
+        watch_disconnects: bool = True,
+        record_requests: bool = True,
     ) -> None:
         self.handler: Handler = handler or _ok
         self.host = host
@@ -227,6 +262,8 @@ class HTTPTestServer:
         self.max_body = max_body
         self.max_head = max_head
         self.on_disconnect = on_disconnect
+        self.watch_disconnects = watch_disconnects
+        self.record_requests = record_requests
         self._stats = _Stats()
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
@@ -271,6 +308,11 @@ class HTTPTestServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    @property
+    def portal(self) -> BlockingPortal | None:
+        """The portal into the server's event loop while it runs (to run code there from other threads)."""
+        return self._portal
 
     # --- what tests look at --------------------------------------------------------------------
 
@@ -392,9 +434,14 @@ class HTTPTestServer:
                 return
             if request is None:
                 return
-            self._record(self._stats.requests, request)
-            writer = ResponseWriter(conn, self.keep_alive)
-            await self._handle(conn, request, writer)
+            if self.record_requests:
+                self._record(self._stats.requests, request)
+            if self.watch_disconnects:
+                writer = ResponseWriter(conn, self.keep_alive)
+                await self._handle(conn, request, writer)
+            else:
+                writer = ResponseWriter(conn, self.keep_alive, watched=False)
+                await self._run_handler(conn, request, writer)
             if conn.broken or conn.disconnected.is_set():
                 return
             if conn.h11.our_state is not h11.DONE or conn.h11.their_state is not h11.DONE:
@@ -437,33 +484,38 @@ class HTTPTestServer:
 
     async def _handle(self, conn: _Connection, request: ServerRequest, writer: ResponseWriter) -> None:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch, conn, tg.cancel_scope)
+            tg.start_soon(_watch, conn, tg.cancel_scope)
             try:
-                await self.handler(request, writer)
-                if conn.disconnected.is_set():
-                    return
-                if not writer.started and not conn.broken:
-                    raise RuntimeError(f"handler sent no response to {request.method} {request.target}")
-                if not writer.ended and not conn.broken:
-                    await writer.end()
-            except _CLIENT_GONE:
-                conn.broken = True
-            except Exception as exc:
-                self._record(self._stats.errors, exc)
-                if not writer.started and not conn.broken:
-                    with contextlib.suppress(*_CLIENT_GONE):
-                        await writer.respond(500, body=b"handler failed")
-                else:
-                    conn.broken = True
+                await self._run_handler(conn, request, writer)
             finally:
                 tg.cancel_scope.cancel()
 
-    async def _watch(self, conn: _Connection, handler_scope: anyio.CancelScope) -> None:
-        """Notice a client that goes away while its handler runs, and stop that handler."""
+    async def _run_handler(self, conn: _Connection, request: ServerRequest, writer: ResponseWriter) -> None:
         try:
-            while True:
-                data = await conn.stream.receive(_RECEIVE_SIZE)
-                conn.h11.receive_data(data)  # a pipelined request: kept for the next cycle
+            await self.handler(request, writer)
+            if conn.disconnected.is_set():
+                return
+            if not writer.started and not conn.broken:
+                raise RuntimeError(f"handler sent no response to {request.method} {request.target}")
+            if not writer.ended and not conn.broken:
+                await writer.end()
         except _CLIENT_GONE:
-            conn.disconnected.set()
-            handler_scope.cancel()
+            conn.broken = True
+        except Exception as exc:
+            self._record(self._stats.errors, exc)
+            if not writer.started and not conn.broken:
+                with contextlib.suppress(*_CLIENT_GONE):
+                    await writer.respond(500, body=b"handler failed")
+            else:
+                conn.broken = True
+
+
+async def _watch(conn: _Connection, handler_scope: anyio.CancelScope) -> None:
+    """Notice a client that goes away while its handler runs, and stop that handler."""
+    try:
+        while True:
+            data = await conn.stream.receive(_RECEIVE_SIZE)
+            conn.h11.receive_data(data)  # a pipelined request: kept for the next cycle
+    except _CLIENT_GONE:
+        conn.disconnected.set()
+        handler_scope.cancel()
