@@ -33,6 +33,9 @@ R = TypeVar("R")
 E = TypeVar("E")
 C = TypeVar("C", ServerConfig, FormationConfig)
 
+_S = TypeVar("_S", bound="SyncClient[Any]")
+_A = TypeVar("_A", bound="AsyncClient[Any]")
+
 _sdk_notice_given = False
 
 
@@ -178,7 +181,7 @@ class SyncClient(_Common[C], SyncInvoker):
         if self._owns_transport:
             self.transport.close()
 
-    def __enter__(self: Any) -> Any:
+    def __enter__(self: _S) -> _S:
         return self
 
     def __exit__(
@@ -264,7 +267,7 @@ class AsyncClient(_Common[C], AsyncInvoker):
         """Alias of :meth:`aclose`."""
         await self.aclose()
 
-    async def __aenter__(self: Any) -> Any:
+    async def __aenter__(self: _A) -> _A:
         return self
 
     async def __aexit__(

@@ -17,6 +17,16 @@ from muxi_proto.sse import ServerSentEvent
 from muxi_proto.streams import ChatToken
 
 
+def context_managers() -> None:
+    with ServerClient(url="http://h", key_id="k", secret_key="s") as server:
+        assert_type(server, ServerClient)
+
+
+async def async_context_managers() -> None:
+    async with AsyncFormationClient(url="http://h") as formation:
+        assert_type(formation, AsyncFormationClient)
+
+
 def sync_calls(server: ServerClient, formation: FormationClient) -> None:
     assert_type(server.status(), dict[str, Any])
     assert_type(server.ping(), str)
