@@ -16,13 +16,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
 from muxi import FormationClient, ServerClient
 from muxi_proto import errors
 from muxi_proto.http import Request, Timeout
-from muxi_transports.testing import LocalMuxiServer, ScriptedReply
+from muxi_transports.testing import HTTPTestServer, LocalMuxiServer, ScriptedReply
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -247,6 +248,42 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+# --- webhook_receiver.py, served by the demo's ASGI bridge ------------------------------------------------
+
+
+@pytest.fixture
+def demo_module(examples: dict[str, ModuleType]) -> Iterator[ModuleType]:
+    path = list(sys.path)
+    module = importlib.import_module("demo")
+    sys.path[:] = path  # demo.py puts examples/ on sys.path itself; the fixture above already did
+    yield module
+    for name in ("demo", "webhook_receiver"):
+        sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize("right_secret", [True, False], ids=["admin-key", "wrong-key"])
+def test_webhook_receiver_gets_the_local_servers_webhooks(
+    demo_module: ModuleType, monkeypatch: pytest.MonkeyPatch, right_secret: bool
+) -> None:
+    receiver_module = demo_module.webhook_receiver
+    events: list[Any] = []
+    with LocalMuxiServer(webhook_retry_delays=(0.01, 0.01, 0.01)) as srv:
+        use_env(monkeypatch, srv)
+        app = receiver_module.make_app(srv.admin_key if right_secret else srv.client_key, events.append)
+        with HTTPTestServer(demo_module.asgi_handler(app)) as receiver:
+            srv.add_trigger("order-created", receiver.url + receiver_module.WEBHOOK_PATH)
+            with FormationClient() as formation:
+                accepted = formation.fire_trigger("order-created", {"message": "order 7"}, async_mode=True)
+            assert srv.wait_until(lambda s: bool(s.webhooks) and s.webhooks[0].finished)
+            delivery = srv.webhooks[0]
+        if right_secret:
+            assert (delivery.statuses, len(events)) == ([200], 1)
+            assert (events[0].status, events[0].text, events[0].request_id) == (
+                "completed", "order 7", accepted["request_id"])
+        else:  # refused every time: the runtime's three retries, then it gives up
+            assert (delivery.statuses, events) == ([401, 401, 401, 401], [])
 
 
 # --- demo.py ------------------------------------------------------------------------------------------
