@@ -236,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return remote(deploy_wanted)
     with LocalMuxiServer(reply=scripted_answer, token_delay=0.02, step_delay=0.05,
                          webhook_retry_delays=(0.2, 0.5, 1.0)) as local:
+        for name in ("MUXI_FORMATION_URL", "MUXI_FORMATION_MODE"):  # they would point elsewhere
+            os.environ.pop(name, None)
         os.environ.update(local.env())  # the examples read MUXI_* like any app would
         say(f"Server: a local MUXI-compatible server on {local.url}, started for this demo "
             f"(set MUXI_SERVER_URL and the other MUXI_* variables to use yours), formation {local.formation_id}")

@@ -299,7 +299,8 @@ def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 
 def test_demo_against_its_own_local_server() -> None:
-    result = run_demo()
+    # A formation URL left in the user's shell must not send the local demo elsewhere.
+    result = run_demo(env={"MUXI_FORMATION_URL": f"http://127.0.0.1:{_free_port()}"})
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert result.stderr == ""
