@@ -26,6 +26,18 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# The user guide's flows against a local MUXI-compatible server (or yours: see examples/demo.py).
+# Needs only the runtime dependencies and trio (the `trio` extra), so a fresh machine is quick.
+# `make demo DEMO_ARGS=--deploy` (or MUXI_DEMO_DEPLOY=1) also deploys to a server named by MUXI_SERVER_URL.
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(DEMO_STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[trio]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(PY) examples/demo.py $(DEMO_ARGS)
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .hypothesis
 

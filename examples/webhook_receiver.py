@@ -16,10 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-try:  # the user guide's import; muxi.webhook is the same module as muxi_proto.webhook
-    from muxi import webhook
-except ImportError:
-    from muxi_proto import webhook
+from muxi import webhook  # the user guide's import (the very module muxi_proto.webhook)
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
