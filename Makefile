@@ -19,7 +19,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check muxi_proto muxi_transports muxi tests benchmarks examples
 
 typecheck: $(STAMP)
-	$(PY) -m mypy muxi_proto muxi_transports muxi tests/typing
+	$(PY) -m mypy muxi_proto muxi_transports muxi tests/typing examples
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q
