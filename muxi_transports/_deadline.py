@@ -8,6 +8,9 @@ The h11 transports pass a :class:`Deadline` down explicitly. httpcore owns its r
 the deadline travels in a context variable to :class:`DeadlineBackend` / :class:`AsyncDeadlineBackend`,
 network backends that wrap httpcore's own and bound each socket operation the same way. (With
 HTTP/2, reads on a shared connection are bounded by the deadline of whichever request reads.)
+
+Being our own, those network streams also let the transport retire a connection httpcore would
+pool (:meth:`NetworkStream.discard`).
 """
 
 from __future__ import annotations
@@ -118,12 +121,27 @@ class _TotalIf(_Pass):
             raise PhaseTimeout("total") from None
 
 
-class NetworkStream(httpcore.NetworkStream):
+class _Retirable:
+    """``discard()`` makes httpcore's idle check see the connection as closed by the server, so the
+    pool closes it instead of reusing it (the check runs before any waiting request gets it)."""
+
+    __slots__ = ("_discarded",)
+
+    def __init__(self) -> None:
+        self._discarded = False
+
+    def discard(self) -> None:
+        """Never reuse this connection."""
+        self._discarded = True
+
+
+class NetworkStream(_Retirable, httpcore.NetworkStream):
     """httpcore's blocking network stream, each operation cut to :data:`current_deadline`."""
 
     __slots__ = ("_inner",)
 
     def __init__(self, inner: httpcore.NetworkStream) -> None:
+        super().__init__()
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -147,6 +165,8 @@ class NetworkStream(httpcore.NetworkStream):
             return NetworkStream(self._inner.start_tls(ssl_context, server_hostname, limit))
 
     def get_extra_info(self, info: str) -> Any:
+        if self._discarded and info == "is_readable":
+            return True
         return self._inner.get_extra_info(info)
 
 
@@ -179,12 +199,13 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-class AsyncNetworkStream(httpcore.AsyncNetworkStream):
+class AsyncNetworkStream(_Retirable, httpcore.AsyncNetworkStream):
     """httpcore's async network stream, each operation cut to :data:`current_deadline`."""
 
     __slots__ = ("_inner",)
 
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        super().__init__()
         self._inner = inner
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -208,6 +229,8 @@ class AsyncNetworkStream(httpcore.AsyncNetworkStream):
             return AsyncNetworkStream(await self._inner.start_tls(ssl_context, server_hostname, limit))
 
     def get_extra_info(self, info: str) -> Any:
+        if self._discarded and info == "is_readable":
+            return True
         return self._inner.get_extra_info(info)
 
 

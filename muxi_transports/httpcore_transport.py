@@ -19,7 +19,14 @@ import httpcore
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Headers, Request, Timeout
 
-from ._deadline import AsyncDeadlineBackend, Deadline, DeadlineBackend, current_deadline
+from ._deadline import (
+    AsyncDeadlineBackend,
+    AsyncNetworkStream,
+    Deadline,
+    DeadlineBackend,
+    NetworkStream,
+    current_deadline,
+)
 from ._errors import PhaseTimeout, TransportClosed, map_errors
 from ._h11_exchange import wire_headers
 from ._tls import VerifyTypes, ssl_context
@@ -148,6 +155,26 @@ def _stale(exc: Exception) -> bool:
     return isinstance(exc, httpcore.ReadError | httpcore.WriteError)
 
 
+def _leftover_bytes(response: httpcore.Response) -> bool:
+    """Did the server send bytes past the end of this complete HTTP/1.1 response?
+
+    They would be read as the answer to the next request on the connection (a desynchronised or
+    forged response), yet httpcore 1.0 pools such a connection. Its h11 state is private: anything
+    not shaped as expected (HTTP/2, another httpcore) reads as "no".
+    """
+    stream = getattr(response.stream, "_stream", None)
+    h11_state = getattr(getattr(stream, "_connection", None), "_h11_state", None)
+    trailing = getattr(h11_state, "trailing_data", None)
+    return isinstance(trailing, tuple) and bool(trailing[0])
+
+
+def _discard(response: httpcore.Response) -> None:
+    """Make the pool close ``response``'s connection when the response is closed, not reuse it."""
+    stream = response.extensions.get("network_stream")
+    if isinstance(stream, NetworkStream | AsyncNetworkStream):
+        stream.discard()
+
+
 def _headers(response: httpcore.Response) -> Headers:
     return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers)
 
@@ -262,6 +289,8 @@ def _iter_body(
             yield from response.stream  # type: ignore[misc]
         else:
             yield from _within_deadline(response.stream, deadline)  # type: ignore[arg-type]
+        if _leftover_bytes(response):
+            _discard(response)
         close()
 
 
@@ -372,6 +401,8 @@ class _AsyncBody:
         except StopAsyncIteration:
             # httpcore releases a connection to the pool on close: do it as soon as the body ends.
             self._iterator = None
+            if _leftover_bytes(self._response):
+                _discard(self._response)
             await self._response.aclose()
             raise
         except BaseException:
