@@ -168,21 +168,37 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> boo
     return True
 
 
-@pytest.fixture(params=FLAVOURS, ids=str)
-def flavour(request: pytest.FixtureRequest) -> Flavour:
-    """Every (transport, flavour) combination."""
-    value: Flavour = request.param
-    return value
+def matrix_fixtures() -> tuple[Any, Any]:
+    """``(flavour, anyio_backend)`` fixtures for a test module: ``flavour, anyio_backend = matrix_fixtures()``.
+
+    ``flavour`` is every (transport, flavour) combination; ``anyio_backend`` the loop each runs on
+    (the sync flavour's worker thread is driven from asyncio).
+    """
+
+    @pytest.fixture(params=FLAVOURS, ids=str)
+    def flavour(request: pytest.FixtureRequest) -> Flavour:
+        value: Flavour = request.param
+        return value
+
+    @pytest.fixture
+    def anyio_backend(flavour: Flavour) -> str:
+        return flavour.backend
+
+    return flavour, anyio_backend
 
 
-@pytest.fixture(params=ASYNC_FLAVOURS, ids=str)
-def async_flavour(request: pytest.FixtureRequest) -> Flavour:
-    """The async combinations only."""
-    value: Flavour = request.param
-    return value
+def recording_sleeps(flavour: Flavour, transport: Transport | AsyncTransport) -> tuple[list[float], dict[str, Any]]:
+    """Record the client's waits between retries instead of waiting: ``(delays, client_options)``.
 
+    Sync clients take a ``sleep=`` function; async clients sleep through their transport.
+    """
+    delays: list[float] = []
+    if flavour.sync:
+        return delays, {"sleep": delays.append}
 
-@pytest.fixture
-def anyio_backend(flavour: Flavour) -> str:
-    """The event loop each flavour runs on (the sync flavour's thread is driven from asyncio)."""
-    return flavour.backend
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        await anyio.sleep(0)
+
+    transport.sleep = sleep  # type: ignore[method-assign,union-attr]
+    return delays, {}

@@ -9,9 +9,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from reliability_support import Flavour, call, eventually, held_connections
-from reliability_support import anyio_backend as anyio_backend  # noqa: F401 - fixture
-from reliability_support import flavour as flavour  # noqa: F401 - fixture
+from reliability_support import Flavour, call, eventually, held_connections, matrix_fixtures
 
 from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.errors import ConfigurationError, TimeoutError
@@ -21,6 +19,8 @@ from muxi_proto.retry import RetryPolicy
 from muxi_transports import AsyncHTTPCoreTransport, HTTPCoreTransport
 from muxi_transports.testing import LocalMuxiServer
 from muxi_transports.testing.rawserver import Action, Drip, RawRequest, RawServer, Send, Silent
+
+flavour, anyio_backend = matrix_fixtures()
 
 ADMIN, CLIENT = "muxi_admin_deadline_0123456789", "muxi_client_deadline_0123456789"
 JSON = b'{"status":"running"}'

@@ -11,9 +11,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from reliability_support import Flavour, call, eventually
-from reliability_support import anyio_backend as anyio_backend  # noqa: F401 - fixture
-from reliability_support import flavour as flavour  # noqa: F401 - fixture
+from reliability_support import Flavour, call, eventually, matrix_fixtures
 
 from muxi_proto.config import FormationConfig
 from muxi_proto.errors import (
@@ -27,6 +25,7 @@ from muxi_proto.http import Timeout
 from muxi_transports.testing.rawserver import Action, Finish, RawServer, Reset, Send, Silent
 
 pytestmark = pytest.mark.anyio
+flavour, anyio_backend = matrix_fixtures()
 
 ADMIN, CLIENT = "muxi_admin_faults_0123456789", "muxi_client_faults_0123456789"
 JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -112,6 +111,7 @@ async def test_json_call_fault(
 async def test_stream_fault(
     flavour: Flavour, case: str, script: list[Action], error: type[MuxiError], complete: bool
 ) -> None:
+
     with RawServer(script) as server:
         outcome = await call(flavour, config(server), "chat_stream", {"message": "hi"}, user_id="u", stream=True)
         outcome.raised(error)
