@@ -37,6 +37,7 @@ RESERVED_FORMATION_IDS = frozenset({"health", "ping", "rpc", "server", "admin", 
 MODES = ("live", "draft")
 _SECRET_FIELDS = frozenset({"secret_key", "admin_key", "client_key"})
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+_AUTHORITY_END = re.compile(r"[/?#]")
 
 C = TypeVar("C", "ServerConfig", "FormationConfig")
 
@@ -73,6 +74,9 @@ def _check_url(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError("MISSING_URL", f"{name} is required")
     url = value.strip()
+    if "@" in _AUTHORITY_END.split(url.split("://", 1)[-1], maxsplit=1)[0]:
+        # Never sent (keys travel in headers) and it would show in reprs, logs and messages.
+        raise ConfigurationError("INVALID_URL", f"{name} must not contain user:password@ credentials")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a bad port
@@ -95,6 +99,9 @@ def _check_secret(name: str, value: object, *, required: bool) -> str | None:
             "MISSING_CREDENTIAL",
             f"{name} is empty" + ("" if required else "; omit it or pass None"),
         )
+    if not value.strip().isprintable():
+        # A line break would split the header it travels in; the value itself is never echoed.
+        raise ConfigurationError("INVALID_CREDENTIAL", f"{name} contains control characters")
     return value.strip()
 
 
