@@ -84,7 +84,7 @@ class Operation:
     path: str
     auth: Auth
     query: tuple[tuple[str, str], ...] = ()
-    body: bytes | None = None
+    body: bytes | None = field(default=None, repr=False)  # may carry secret values (create_secret)
     content_type: str | None = None
     headers: Headers = ()
     user_id: str | None = None
