@@ -32,7 +32,7 @@ __all__ = ["Action", "Drip", "Finish", "RawRequest", "RawServer", "Reset", "Scri
 
 _MAX_HEAD = 256 * 1024
 _MAX_BODY = 16 * 1024 * 1024
-_ACCEPT_POLL = 0.05  # how often the accept loop looks at the stop flag
+_ACCEPT_POLL = 0.5  # how often the accept loop looks at the stop flag (if shutdown() did not wake it)
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,9 @@ class RawServer:
     def stop(self) -> None:
         """Stop accepting, break every open connection, join all threads."""
         self._stop.set()
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept() at once where supported
         with self._cond:
             sockets = list(self._sockets)
         for sock in sockets:
