@@ -25,9 +25,9 @@ flavour, anyio_backend = matrix_fixtures()
 ADMIN, CLIENT = "muxi_admin_deadline_0123456789", "muxi_client_deadline_0123456789"
 JSON = b'{"status":"running"}'
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(JSON)
-#: Each byte arrives 0.1 s after the previous one, far inside the 2 s read timeout.
-DRIP = 0.1
-TRICKLE = Timeout(connect=2.0, read=2.0, write=2.0, pool=2.0, total=0.45)
+#: Each byte arrives 0.05 s after the previous one, far inside the 2 s read timeout.
+DRIP = 0.05
+TRICKLE = Timeout(connect=2.0, read=2.0, write=2.0, pool=2.0, total=0.3)
 
 
 def config(server: RawServer, timeout: Timeout = TRICKLE) -> FormationConfig:
@@ -93,7 +93,7 @@ async def test_a_prompt_answer_is_unaffected_and_keeps_its_connection(flavour: F
 @pytest.mark.anyio
 async def test_the_read_limit_still_names_its_phase_when_it_comes_first(flavour: Flavour) -> None:
     with RawServer([Silent()]) as server:
-        timeout = Timeout(connect=2.0, read=0.2, write=2.0, pool=2.0, total=5.0)
+        timeout = Timeout(connect=2.0, read=0.1, write=2.0, pool=2.0, total=5.0)
         outcome = await call(flavour, config(server, timeout), "get_status")
         assert outcome.raised(TimeoutError).details["phase"] == "read"
 
@@ -101,7 +101,7 @@ async def test_the_read_limit_still_names_its_phase_when_it_comes_first(flavour:
 @pytest.mark.anyio
 async def test_a_silent_server_with_a_longer_read_limit_hits_the_deadline(flavour: Flavour) -> None:
     with RawServer([Silent()]) as server:
-        timeout = Timeout(connect=2.0, read=5.0, write=2.0, pool=2.0, total=0.3)
+        timeout = Timeout(connect=2.0, read=5.0, write=2.0, pool=2.0, total=0.2)
         outcome = await call(flavour, config(server, timeout), "get_status")
         assert outcome.raised(TimeoutError).details["phase"] == "total"
 
@@ -109,7 +109,7 @@ async def test_a_silent_server_with_a_longer_read_limit_hits_the_deadline(flavou
 @pytest.mark.anyio
 async def test_connecting_is_inside_the_deadline(flavour: Flavour, unreachable_port: int) -> None:
     cfg = FormationConfig(base_url=f"http://127.0.0.1:{unreachable_port}/v1", admin_key=ADMIN,
-                          timeout=Timeout(connect=5.0, read=5.0, write=5.0, pool=5.0, total=0.3))
+                          timeout=Timeout(connect=5.0, read=5.0, write=5.0, pool=5.0, total=0.2))
     outcome = await call(flavour, cfg, "get_status")
     assert outcome.raised(TimeoutError).details["phase"] == "total"
 

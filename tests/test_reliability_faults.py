@@ -31,7 +31,7 @@ ADMIN, CLIENT = "muxi_admin_faults_0123456789", "muxi_client_faults_0123456789"
 JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 TOKEN = b'data: {"token":{"type":"content","content":"x"}}\n\n'
-SHORT = Timeout(connect=2.0, read=0.3, write=2.0, pool=2.0)
+SHORT = Timeout(connect=2.0, read=0.15, write=2.0, pool=2.0)
 
 
 def chunk(data: bytes) -> bytes:
