@@ -22,6 +22,7 @@ from muxi_proto.errors import (
     TimeoutError,
 )
 from muxi_proto.http import Timeout
+from muxi_transports.testing import LocalMuxiServer
 from muxi_transports.testing.rawserver import Action, Finish, RawServer, Reset, Send, Silent
 
 pytestmark = pytest.mark.anyio
@@ -154,3 +155,54 @@ async def test_bytes_after_a_complete_response_never_answer_the_next_request(fla
         assert first.value == {} and first.held == 0  # the declared body; the connection is dropped
         assert second.value == {"genuine": True}
         assert len(server.requests) == 2 and server.connections_opened == 2
+
+
+# --- the local MUXI server's own fault injection ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def muxi_server() -> Iterator[LocalMuxiServer]:
+    with LocalMuxiServer() as server:
+        yield server
+        assert server.errors == []
+
+
+def _inject(server: LocalMuxiServer, fault: str) -> None:
+    api = f"/api/{server.formation_id}/v1/"
+    if fault == "garbage":
+        server.faults.garbage_next(path_prefix=api)
+    elif fault == "latency":
+        server.faults.latency(2.0, path_prefix=api)
+    else:
+        server.faults.drop_next(when=fault, path_prefix=api)  # type: ignore[arg-type]
+
+
+# (fault, method, whether it is a stream, expected error)
+LOCAL_CASES: list[tuple[str, str, bool, type[MuxiError]]] = [
+    ("headers", "get_status", False, ConnectionError),
+    ("mid_body", "get_config", False, ConnectionError),  # a ProtocolError (body ended early) or a reset
+    ("garbage", "get_status", False, ProtocolError),
+    ("latency", "get_status", False, TimeoutError),
+    ("headers", "chat_stream", True, ConnectionError),
+    ("mid_stream", "chat_stream", True, ConnectionError),  # reset, or a chunked body that ended early
+]
+
+
+@pytest.mark.parametrize(("fault", "method", "stream", "error"), LOCAL_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in LOCAL_CASES])
+async def test_local_server_faults(
+    flavour: Flavour, muxi_server: LocalMuxiServer, fault: str, method: str, stream: bool, error: type[MuxiError]
+) -> None:
+    assert await eventually(lambda: muxi_server.open_connections == 0)
+    _inject(muxi_server, fault)
+    try:
+        cfg = muxi_server.formation_config(timeout=SHORT)
+        args: tuple[object, ...] = ({"message": "cut"},) if stream else ()
+        kwargs = {"user_id": "u"} if stream else {}
+        outcome = await call(flavour, cfg, method, *args, stream=stream, **kwargs)
+        outcome.raised(error)
+        assert outcome.held == 0
+        assert await eventually(lambda: muxi_server.open_connections == 0)
+        assert muxi_server.faults.pending == 0
+    finally:
+        muxi_server.faults.clear()
