@@ -92,7 +92,7 @@ def _bounded(step_timeout: float | None) -> tuple[float | None, _TotalIf | _Pass
     if deadline is None:
         return step_timeout, _PASS
     limit, cut = deadline.limit(step_timeout)
-    return limit, (_TotalIf() if cut else _PASS)
+    return limit, (_TOTAL_IF if cut else _PASS)
 
 
 class _Pass:
@@ -119,6 +119,9 @@ class _TotalIf(_Pass):
         exc_type = exc_info[0]
         if isinstance(exc_type, type) and issubclass(exc_type, _HTTPCORE_TIMEOUTS):
             raise PhaseTimeout("total") from None
+
+
+_TOTAL_IF = _TotalIf()
 
 
 class _Retirable:
