@@ -110,3 +110,11 @@ def test_redirect_errors_show_the_location_without_credentials(
     assert password not in error.message and password not in str(error.details)
     assert error.details["location"].startswith("https://other.example/")
     assert len(error.details["location"]) <= 200
+
+
+@given(status=st.integers(min_value=300, max_value=399), location=st.text(max_size=500))
+def test_any_location_gives_a_typed_error(status: int, location: str) -> None:
+    error = error_from_response(Response(status, (("Location", location),)), now=0.0)
+    assert isinstance(error, MuxiError) and error.status_code == status
+    if location.strip():
+        assert isinstance(error.details["location"], str) and len(error.details["location"]) <= 200
