@@ -16,7 +16,7 @@ from muxi_proto.errors import ConfigurationError, TimeoutError
 from muxi_proto.http import Request, Timeout
 from muxi_proto.requests import Auth, Operation, RequestBuilder
 from muxi_proto.retry import RetryPolicy
-from muxi_transports import AsyncHTTPCoreTransport, HTTPCoreTransport
+from muxi_transports import AsyncHTTPCoreTransport, FormationClient, HTTPCoreTransport
 from muxi_transports.testing import LocalMuxiServer
 from muxi_transports.testing.rawserver import Action, Drip, RawRequest, RawServer, Send, Silent
 
@@ -158,3 +158,14 @@ async def test_waiting_for_a_pooled_connection_is_inside_the_deadline_async(anyi
                 await transport.send(Request("GET", server.url, timeout=Timeout(2, 2, 2, 5, total=0.2)))
             assert info.value.details["phase"] == "total"
             await busy.aclose()
+
+
+def test_one_byte_per_second_with_the_default_client() -> None:
+    """The case as users meet it: one byte a second, read timeout 2 s, a 1.5 s deadline asked for."""
+    with RawServer([Drip(HEAD + JSON, 1.0)]) as server:
+        timeout = Timeout.of(2.0, total=1.5)
+        with FormationClient(config(server, timeout)) as client, pytest.raises(TimeoutError) as info:
+            client.get_status()
+        assert info.value.details["phase"] == "total"
+        assert client.transport.connections == 0  # type: ignore[attr-defined]
+        assert server.wait_until(lambda s: s.open_connections == 0)
