@@ -6,6 +6,8 @@ returns well within it. Only ``total`` ends such a call, with ``TimeoutError`` p
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +19,8 @@ from muxi_proto.http import Request, Timeout
 from muxi_proto.requests import Auth, Operation, RequestBuilder
 from muxi_proto.retry import RetryPolicy
 from muxi_transports import AsyncHTTPCoreTransport, FormationClient, HTTPCoreTransport
+from muxi_transports._deadline import Deadline
+from muxi_transports._errors import PhaseTimeout
 from muxi_transports.testing import LocalMuxiServer
 from muxi_transports.testing.rawserver import Action, Drip, RawRequest, RawServer, Send, Silent
 
@@ -169,3 +173,23 @@ def test_one_byte_per_second_with_the_default_client() -> None:
         assert info.value.details["phase"] == "total"
         assert client.transport.connections == 0  # type: ignore[attr-defined]
         assert server.wait_until(lambda s: s.open_connections == 0)
+
+
+@given(total=st.floats(min_value=1e-3, max_value=1e4), elapsed=st.floats(min_value=0, max_value=2e4),
+       step=st.one_of(st.none(), st.floats(min_value=1e-3, max_value=1e4)))
+def test_each_step_gets_the_smaller_of_its_limit_and_the_time_left(
+    total: float, elapsed: float, step: float | None
+) -> None:
+    with mock.patch("muxi_transports._deadline.time.monotonic", return_value=1000.0):
+        deadline = Deadline(total)
+    with mock.patch("muxi_transports._deadline.time.monotonic", return_value=1000.0 + elapsed):
+        left = deadline.at - (1000.0 + elapsed)
+        if left <= 0:
+            with pytest.raises(PhaseTimeout) as info:
+                deadline.limit(step)
+            assert info.value.phase == "total"
+            return
+        limit, cut = deadline.limit(step)
+    assert limit <= left and (step is None or limit <= step)
+    assert cut == (step is None or step > left)
+    assert limit == (left if cut else step)
