@@ -90,7 +90,7 @@ async def test_a_trickling_server_hits_the_deadline(flavour: Flavour, where: str
 @pytest.mark.anyio
 async def test_a_prompt_answer_is_unaffected_and_keeps_its_connection(flavour: Flavour) -> None:
     with RawServer([Send(HEAD + JSON), Silent()]) as server:
-        outcome = await call(flavour, config(server), "get_status")
+        outcome = await call(flavour, config(server, Timeout.of(2.0, total=5.0)), "get_status")
         assert outcome.value == {"status": "running"} and outcome.held == 1  # pooled for reuse
 
 
@@ -126,7 +126,8 @@ async def test_every_retry_gets_a_fresh_deadline(flavour: Flavour) -> None:
 
     with RawServer(script) as server:
         policy = RetryPolicy(max_retries=1, initial_backoff=0.0, jitter=0.0)
-        outcome = await call(flavour, config(server), "get_status", client_options={"retry_policy": policy})
+        timeout = Timeout.of(2.0, total=1.0)  # the trickle needs ~5 s: only the retry answers in time
+        outcome = await call(flavour, config(server, timeout), "get_status", client_options={"retry_policy": policy})
         assert outcome.value == {"status": "running"}
         assert len(server.requests) == 2
 
