@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .http import Timeout
 
 __all__ = [
     "FORMATION_ID_PATTERN",
@@ -36,6 +37,7 @@ RESERVED_FORMATION_IDS = frozenset({"health", "ping", "rpc", "server", "admin", 
 MODES = ("live", "draft")
 _SECRET_FIELDS = frozenset({"secret_key", "admin_key", "client_key"})
 _FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+_AUTHORITY_END = re.compile(r"[/?#]")
 
 C = TypeVar("C", "ServerConfig", "FormationConfig")
 
@@ -72,6 +74,9 @@ def _check_url(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError("MISSING_URL", f"{name} is required")
     url = value.strip()
+    if "@" in _AUTHORITY_END.split(url.split("://", 1)[-1], maxsplit=1)[0]:
+        # Never sent (keys travel in headers) and it would show in reprs, logs and messages.
+        raise ConfigurationError("INVALID_URL", f"{name} must not contain user:password@ credentials")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a bad port
@@ -94,6 +99,9 @@ def _check_secret(name: str, value: object, *, required: bool) -> str | None:
             "MISSING_CREDENTIAL",
             f"{name} is empty" + ("" if required else "; omit it or pass None"),
         )
+    if not value.strip().isprintable():
+        # A line break would split the header it travels in; the value itself is never echoed.
+        raise ConfigurationError("INVALID_CREDENTIAL", f"{name} contains control characters")
     return value.strip()
 
 
@@ -103,8 +111,12 @@ def _check_common(cfg: ServerConfig | FormationConfig) -> None:
             "INVALID_CONFIG", f"max_retries must be an int >= 0, got {cfg.max_retries!r}"
         )
     t = cfg.timeout
-    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0):
-        raise ConfigurationError("INVALID_CONFIG", f"timeout must be a number > 0 or None, got {t!r}")
+    if t is not None and not isinstance(t, Timeout) and (
+        isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0
+    ):
+        raise ConfigurationError(
+            "INVALID_CONFIG", f"timeout must be a number > 0, a Timeout or None, got {t!r}"
+        )
     if cfg.logger is not None and not isinstance(cfg.logger, logging.Logger):
         raise ConfigurationError("INVALID_CONFIG", "logger must be a logging.Logger")
     if cfg._app is not None and (not isinstance(cfg._app, str) or not cfg._app.strip()):
@@ -147,13 +159,18 @@ def _from_env(cls: type[C], env_map: Mapping[str, str], environ: Mapping[str, st
 
 @dataclass(repr=False)
 class ServerConfig:
-    """Control-plane settings: server URL, HMAC key id and secret, retries, timeout, logging."""
+    """Control-plane settings: server URL, HMAC key id and secret, retries, timeout, logging.
+
+    ``timeout``: seconds for each phase (connect, read, write, pool) as in the official SDK, None for
+    no limit, or a :class:`~muxi_proto.http.Timeout` (e.g. ``Timeout.of(30, total=60)`` to also bound
+    each whole attempt of a non-stream call).
+    """
 
     url: str
     key_id: str
     secret_key: str
     max_retries: int = 0
-    timeout: float | None = 30
+    timeout: float | Timeout | None = 30
     debug: bool = False
     logger: logging.Logger | None = None
     _app: str | None = None
@@ -175,7 +192,7 @@ class ServerConfig:
 
 @dataclass(repr=False)
 class FormationConfig:
-    """Formation-plane settings.
+    """Formation-plane settings (``timeout`` as in :class:`ServerConfig`).
 
     The base URL is ``base_url`` as given, else ``url + "/v1"`` (a runtime reached directly), else
     ``server_url + "/api/{formation_id}/v1"`` (``"/draft/..."`` when ``mode="draft"``).
@@ -188,7 +205,7 @@ class FormationConfig:
     admin_key: str | None = None
     client_key: str | None = None
     max_retries: int = 0
-    timeout: float | None = 30
+    timeout: float | Timeout | None = 30
     debug: bool = False
     logger: logging.Logger | None = None
     mode: str = "live"

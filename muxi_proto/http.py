@@ -33,6 +33,12 @@ DEFAULT_TIMEOUT = 30.0
 class Timeout:
     """Per-phase timeouts in seconds; ``None`` for a phase means wait for ever.
 
+    ``connect``, ``read``, ``write`` and ``pool`` bound each single step. ``total`` (off by default)
+    bounds one whole attempt of a non-stream call: waiting for a connection, connecting, sending and
+    reading the entire answer. A server that drips one byte per second never trips a read timeout;
+    only ``total`` stops it (a :class:`~muxi_proto.errors.TimeoutError` with
+    ``details["phase"] == "total"``). Retries get a fresh ``total`` each.
+
     ``Timeout.none()`` is what streams use: image pulls can keep a deployment stream silent for
     minutes, so a read timeout would break healthy streams.
     """
@@ -41,11 +47,20 @@ class Timeout:
     read: float | None = DEFAULT_TIMEOUT
     write: float | None = DEFAULT_TIMEOUT
     pool: float | None = DEFAULT_TIMEOUT
+    total: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "write", "pool", "total"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0):
+                raise ConfigurationError(
+                    "INVALID_CONFIG", f"timeout {name} must be a number > 0 or None, got {value!r}"
+                )
 
     @classmethod
-    def of(cls, seconds: float | None) -> Timeout:
-        """The same limit for every phase."""
-        return cls(seconds, seconds, seconds, seconds)
+    def of(cls, seconds: float | None, *, total: float | None = None) -> Timeout:
+        """The same limit for every phase (the official ``timeout`` number), plus an optional ``total``."""
+        return cls(seconds, seconds, seconds, seconds, total)
 
     @classmethod
     def none(cls) -> Timeout:
@@ -53,7 +68,7 @@ class Timeout:
         return cls(None, None, None, None)
 
     def for_stream(self) -> Timeout:
-        """Keep connect/write/pool limits, drop the read limit (for streamed responses)."""
+        """Keep connect/write/pool limits, drop ``read`` and ``total`` (a stream has no end to wait for)."""
         return Timeout(self.connect, None, self.write, self.pool)
 
 

@@ -84,7 +84,7 @@ class Operation:
     path: str
     auth: Auth
     query: tuple[tuple[str, str], ...] = ()
-    body: bytes | None = None
+    body: bytes | None = field(default=None, repr=False)  # may carry secret values (create_secret)
     content_type: str | None = None
     headers: Headers = ()
     user_id: str | None = None
@@ -123,7 +123,8 @@ class RequestBuilder:
         after_scheme = self.base_url.split("://", 1)[1]
         slash = after_scheme.find("/")
         self._base_path = after_scheme[slash:] if slash >= 0 else ""
-        self.timeout = Timeout.none() if cfg.timeout is None else Timeout.of(float(cfg.timeout))
+        t = cfg.timeout
+        self.timeout = t if isinstance(t, Timeout) else Timeout.none() if t is None else Timeout.of(float(t))
         common: list[tuple[str, str]] = [("X-Muxi-SDK", self.sdk_header), ("X-Muxi-Client", self.client)]
         if cfg._app:
             common.append(("X-Muxi-App", cfg._app))

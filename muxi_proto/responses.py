@@ -13,6 +13,7 @@ import json
 import re
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .envelopes import reason_phrase, unwrap
 from .errors import (
@@ -106,6 +107,17 @@ def _excerpt(body: bytes) -> str:
     return text[:_EXCERPT] + ("..." if len(text) > _EXCERPT else "")
 
 
+def _without_userinfo(url: str) -> str:
+    """``url`` cut to an excerpt, without any ``user:password@`` part."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "<invalid URL>"
+    if "@" in parts.netloc:
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return url[:_EXCERPT]
+
+
 def _looks_json(headers: Headers, body: bytes) -> bool:
     ctype = (get_header(headers, "content-type") or "").lower()
     if "json" in ctype:
@@ -160,6 +172,11 @@ def error_from_response(response: Response, *, now: float) -> MuxiError:
         details = {}
     if not message:
         message = reason_phrase(status)
+    location = get_header(response.headers, "location") if 300 <= status <= 399 else None
+    if location:  # never followed: a redirect could carry keys and signatures to another origin
+        shown = _without_userinfo(location)
+        details = {**details, "location": shown}
+        message = f"{message} (redirect to {shown} not followed)"
     request_id = request_id or get_header(response.headers, "x-request-id")
     return cls(code, message, status, details, request_id=request_id, retry_after=retry_after)
 

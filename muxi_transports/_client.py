@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -25,12 +26,14 @@ from muxi_proto.sse import ServerSentEvent
 from muxi_proto.streams import ChatAnswer, ChatToken, chat_token
 from muxi_proto.version import is_newer
 
+from ._finalize import LoopHandle, close_abandoned
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
 
 __all__ = ["AsyncClient", "AsyncStream", "Stream", "SyncClient"]
 
 R = TypeVar("R")
 E = TypeVar("E")
+T = TypeVar("T")
 C = TypeVar("C", ServerConfig, FormationConfig)
 
 _S = TypeVar("_S", bound="SyncClient[Any]")
@@ -280,42 +283,54 @@ class Stream(Generic[E]):
     """A blocking event stream: iterate it; it closes its connection when it ends, fails, or is closed.
 
     The stream ends after the terminal event (``done``, ``complete``, ``error``); a body that ends
-    before it raises :class:`~muxi_proto.errors.StreamTruncatedError`.
+    before it raises :class:`~muxi_proto.errors.StreamTruncatedError`. A stream dropped unfinished
+    (``break`` out of a ``for`` loop, or simply forgotten) closes its connection when it is
+    garbage collected; ``with`` or :meth:`close` does it at a moment of your choosing.
     """
 
-    __slots__ = ("_events", "_response", "machine")
+    # No reference cycles (an iterator, not a generator holding ``self``): dropping the last
+    # reference frees the stream, and its connection, at once.
+    __slots__ = ("_chunks", "_done", "_pending", "_response", "machine")
 
     def __init__(self, response: SyncResponse, machine: StreamMachine[E]) -> None:
         self._response = response
         self.machine = machine
-        self._events = self._generate()
+        self._chunks = response.iter_bytes()
+        self._pending: deque[E] = deque()
+        self._done = False
 
     @property
     def headers(self) -> Headers:
         """The response headers."""
         return self._response.headers
 
-    def _generate(self) -> Generator[E, None, None]:
-        machine = self.machine
-        try:
-            for chunk in self._response.iter_bytes():
-                yield from machine.feed(chunk)
-                if machine.finished:
-                    return
-            machine.eof()
-        finally:
-            self._response.close()
-
     def __iter__(self) -> Iterator[E]:
-        return self._events
+        return self
 
     def __next__(self) -> E:
-        return next(self._events)
+        pending = self._pending
+        while not pending:
+            if self._done:
+                raise StopIteration
+            try:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    self._done = True
+                    self.machine.eof()  # raises when the terminal event never came
+                else:
+                    pending.extend(self.machine.feed(chunk))
+                    self._done = self.machine.finished
+            except BaseException:
+                self.close()
+                raise
+            if self._done:
+                self._response.close()  # release the connection before handing out the last events
+        return pending.popleft()
 
     # Chat conveniences (chat and audio chat streams).
     def tokens(self: Stream[ServerSentEvent]) -> Iterator[ChatToken]:
         """The typed ``{"token": ...}`` frames only."""
-        for evt in self._events:
+        for evt in self:
             token = chat_token(evt)
             if token is not None:
                 yield token
@@ -324,7 +339,7 @@ class Stream(Generic[E]):
         """Answer text as it arrives (see :class:`~muxi_proto.streams.ChatAnswer`; pass one to keep
         the final text, ``replaced`` flag and ``ui`` widgets)."""
         answer = answer if answer is not None else ChatAnswer()
-        for evt in self._events:
+        for evt in self:
             delta = answer.add(evt)
             if delta:
                 yield delta
@@ -338,7 +353,8 @@ class Stream(Generic[E]):
 
     def close(self) -> None:
         """Stop reading and release the connection."""
-        self._events.close()
+        self._done = True
+        self._pending.clear()
         self._response.close()
 
     def __enter__(self) -> Stream[E]:
@@ -347,57 +363,74 @@ class Stream(Generic[E]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        response = getattr(self, "_response", None)  # absent if __init__ failed
+        if response is not None and not getattr(self, "_done", True):
+            close_abandoned(response.close)
+
 
 class AsyncStream(Generic[E]):
-    """An async event stream: ``async for`` it; closes its connection when it ends, fails or is closed."""
+    """An async event stream: ``async for`` it; closes its connection when it ends, fails or is closed.
 
-    __slots__ = ("_events", "_response", "machine")
+    A stream dropped unfinished (``break``, a cancelled task, or forgotten) has its connection
+    closed on its event loop once it is garbage collected; ``async with`` or :meth:`aclose` does it
+    at once.
+    """
+
+    # Plain iterator objects, no async generators: trio warns about each async generator the
+    # garbage collector finalises, and a generator holding ``self`` would delay the collection.
+    __slots__ = ("_chunks", "_done", "_loop", "_pending", "_response", "machine")
 
     def __init__(self, response: AsyncResponse, machine: StreamMachine[E]) -> None:
         self._response = response
         self.machine = machine
-        self._events = self._generate()
+        self._chunks = response.aiter_bytes()
+        self._pending: deque[E] = deque()
+        self._done = False
+        self._loop = LoopHandle.current()
 
     @property
     def headers(self) -> Headers:
         """The response headers."""
         return self._response.headers
 
-    async def _generate(self) -> AsyncGenerator[E, None]:
-        machine = self.machine
-        try:
-            async for chunk in self._response.aiter_bytes():
-                for event in machine.feed(chunk):
-                    yield event
-                if machine.finished:
-                    return
-            machine.eof()
-        finally:
-            await self._response.aclose()
-
     def __aiter__(self) -> AsyncIterator[E]:
-        return self._events
+        return self
 
     async def __anext__(self) -> E:
-        return await self._events.__anext__()
+        pending = self._pending
+        while not pending:
+            if self._done:
+                raise StopAsyncIteration
+            try:
+                try:
+                    chunk = await self._chunks.__anext__()
+                except StopAsyncIteration:
+                    self._done = True
+                    self.machine.eof()  # raises when the terminal event never came
+                else:
+                    pending.extend(self.machine.feed(chunk))
+                    self._done = self.machine.finished
+            except BaseException:
+                self._done = True
+                self._pending.clear()
+                await self._response.aclose()
+                raise
+            if self._done:
+                await self._response.aclose()  # release the connection before the last events
+        return pending.popleft()
 
     # Chat conveniences (chat and audio chat streams).
-    async def tokens(self: AsyncStream[ServerSentEvent]) -> AsyncIterator[ChatToken]:
+    def tokens(self: AsyncStream[ServerSentEvent]) -> AsyncIterator[ChatToken]:
         """The typed ``{"token": ...}`` frames only."""
-        async for evt in self._events:
-            token = chat_token(evt)
-            if token is not None:
-                yield token
+        return _Mapped(self, chat_token)
 
-    async def text_deltas(
+    def text_deltas(
         self: AsyncStream[ServerSentEvent], answer: ChatAnswer | None = None
     ) -> AsyncIterator[str]:
         """Answer text as it arrives (pass a :class:`~muxi_proto.streams.ChatAnswer` to keep more)."""
-        answer = answer if answer is not None else ChatAnswer()
-        async for evt in self._events:
-            delta = answer.add(evt)
-            if delta:
-                yield delta
+        add = (answer if answer is not None else ChatAnswer()).add
+        return _Mapped(self, lambda evt: add(evt) or None)
 
     async def text(self: AsyncStream[ServerSentEvent]) -> str:
         """Consume the stream; return the final answer text."""
@@ -408,7 +441,8 @@ class AsyncStream(Generic[E]):
 
     async def aclose(self) -> None:
         """Stop reading and release the connection."""
-        await self._events.aclose()
+        self._done = True
+        self._pending.clear()
         await self._response.aclose()
 
     async def __aenter__(self) -> AsyncStream[E]:
@@ -416,3 +450,27 @@ class AsyncStream(Generic[E]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    def __del__(self) -> None:
+        loop = getattr(self, "_loop", None)  # absent if __init__ failed
+        if loop is not None and not self._done:
+            loop.spawn(self._response.aclose)
+
+
+class _Mapped(Generic[E, T]):
+    """``stream``'s events through ``convert``, skipping those it maps to None (no async generator)."""
+
+    __slots__ = ("_convert", "_stream")
+
+    def __init__(self, stream: AsyncStream[E], convert: Callable[[E], T | None]) -> None:
+        self._stream = stream
+        self._convert = convert
+
+    def __aiter__(self) -> _Mapped[E, T]:
+        return self
+
+    async def __anext__(self) -> T:
+        while True:
+            value = self._convert(await self._stream.__anext__())
+            if value is not None:
+                return value

@@ -5,6 +5,10 @@ transport see only :class:`~muxi_proto.errors.ConnectionError` and its subclasse
 (``TimeoutError``, ``TLSError``, ``ProtocolError``), with a message naming method and URL and the
 original kept as ``__cause__``. Messages never include headers (they carry keys and signatures).
 
+Request header values (keys, signatures) never reach a message or a traceback: a library error
+whose text quotes one (h11 quotes a header value it refuses to encode; a hostile server can echo a
+header back in a line h11 quotes) is redacted in our message and not chained as ``__cause__``.
+
 Cancellation (``asyncio.CancelledError``, ``trio.Cancelled``) derives from ``BaseException`` and is
 never caught here: it must propagate unchanged. Exceptions this module does not recognise (bugs)
 propagate unchanged too, rather than being disguised as network errors.
@@ -13,6 +17,7 @@ propagate unchanged too, rather than being disguised as network errors.
 from __future__ import annotations
 
 import builtins
+import re
 import socket
 import ssl
 import sys
@@ -44,6 +49,9 @@ __all__ = [
 ]
 
 _MAX_DETAIL = 200
+_MIN_SECRET = 8  # shorter header values ("1", "gzip") are no secrets and would blank ordinary words
+_VALUE_PIECES = re.compile(r"[\s,;]+")
+_PLAIN_HEADERS = frozenset({"content-type", "accept"})  # never secret, often quoted by parsers
 
 
 class PhaseTimeout(Exception):
@@ -212,7 +220,37 @@ def map_exception(exc: BaseException, request: Request) -> MuxiError | None:
     elif _never_sent(exc):
         # The retry policy may replay any method after these: the request provably never left.
         details["phase"] = "connect"
-    return cls(message=f"{request.method} {url}: {reason}", details=details)
+    return cls(message=_redact(f"{request.method} {url}: {reason}", _secrets(request)), details=details)
+
+
+def _secrets(request: Request) -> list[str]:
+    """Header values of ``request`` (and their long pieces, e.g. the signature in ``Authorization``)."""
+    out: list[str] = []
+    for name, value in request.headers:
+        if len(value) >= _MIN_SECRET and name.lower() not in _PLAIN_HEADERS:
+            out.append(value)
+            out.extend(piece for piece in _VALUE_PIECES.split(value) if len(piece) >= _MIN_SECRET)
+            out.extend(piece.split("=", 1)[1] for piece in _VALUE_PIECES.split(value)
+                       if "=" in piece and len(piece.split("=", 1)[1]) >= _MIN_SECRET)
+    return sorted(set(out), key=len, reverse=True)  # longest first: a piece never splits a whole
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _quotes_secrets(exc: BaseException, secrets: list[str]) -> bool:
+    """Could ``exc``'s traceback show a header value (then it is not chained)?"""
+    for item in _chain(exc):
+        if isinstance(item, h11.LocalProtocolError | httpcore.LocalProtocolError):
+            return True
+        text = str(item)
+        if any(secret in text for secret in secrets):
+            return True
+    return False
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -237,4 +275,6 @@ def map_errors(request: Request) -> Iterator[None]:
         mapped = map_exception(exc, request)
         if mapped is None:
             raise
+        if _quotes_secrets(exc, _secrets(request)):
+            raise mapped from None
         raise mapped from exc

@@ -12,12 +12,14 @@ import abc
 import select
 import socket
 from collections import deque
+from functools import partial
 from typing import Any
 
 import h11
 
 from muxi_proto.http import Request, Timeout
 
+from ._deadline import Deadline, within
 from ._errors import PhaseTimeout, TransportClosed, map_errors
 from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
 from ._tls import VerifyTypes, ssl_context
@@ -138,17 +140,23 @@ class H11AsyncTransport(AsyncTransport):
         """Connections parked in the keep-alive pool."""
         return len(self._pool)
 
+    @property
+    def connections(self) -> int:
+        """Connections held now: idle in the pool or serving a response."""
+        return len(self._pool) + len(self._active)
+
     async def send(self, request: Request) -> AsyncResponse:
         """Send ``request``; return once the response head is in (the body is read lazily)."""
         with map_errors(request):
             if self._closed:
                 raise TransportClosed
             timeout = request.timeout
+            deadline = Deadline.start(timeout)
             fresh = False
             while True:
-                conn, reused = await self._acquire(request, fresh=fresh)
+                conn, reused = await self._acquire(request, deadline, fresh=fresh)
                 try:
-                    head = await self._start(conn, request, timeout)
+                    head = await self._start(conn, request, timeout, deadline)
                 except Exception as exc:
                     await self._discard(conn)
                     if reused and conn.exchange.received == 0 and _retryable(exc):
@@ -158,10 +166,12 @@ class H11AsyncTransport(AsyncTransport):
                 except BaseException:
                     await self._discard(conn)  # cancelled: the connection is in an unknown state
                     raise
-                body = _Body(self, conn, request)
+                body = _Body(self, conn, request, deadline)
                 return AsyncResponse(head.status, head.headers, body, request=request, on_close=body.aclose)
 
-    async def _acquire(self, request: Request, *, fresh: bool) -> tuple[_Connection, bool]:
+    async def _acquire(
+        self, request: Request, deadline: Deadline | None, *, fresh: bool
+    ) -> tuple[_Connection, bool]:
         origin = request.origin
         while not fresh and (conn := self._pool.take(origin)) is not None:
             if not conn.stream.is_readable():
@@ -174,24 +184,28 @@ class H11AsyncTransport(AsyncTransport):
             if self._ssl_context is None:
                 self._ssl_context = ssl_context(self._verify, alpn=["http/1.1"])
             ctx = self._ssl_context
-        stream = await self._open_stream(scheme, host, port, ctx, request.timeout.connect)
+        stream = await within(
+            deadline, request.timeout.connect, lambda limit: self._open_stream(scheme, host, port, ctx, limit)
+        )
         conn = _Connection(stream, origin)
         self._active.add(conn)
         return conn, False
 
     @staticmethod
-    async def _start(conn: _Connection, request: Request, timeout: Timeout) -> ResponseHead:
+    async def _start(
+        conn: _Connection, request: Request, timeout: Timeout, deadline: Deadline | None
+    ) -> ResponseHead:
         exchange, stream = conn.exchange, conn.stream
         parts = exchange.request_bytes(request)
         if len(parts) > 1 and len(request.body) <= _COALESCE_LIMIT:
             parts = [b"".join(parts)]
         for part in parts:
-            await stream.send(part, timeout.write)
+            await within(deadline, timeout.write, partial(stream.send, part))
         while True:
             head = exchange.next_head()
             if isinstance(head, ResponseHead):
                 return head
-            exchange.feed(await stream.receive(timeout.read))
+            exchange.feed(await within(deadline, timeout.read, stream.receive))
 
     async def _release(self, conn: _Connection) -> None:
         """The body was read to the end: park the connection if both sides allow it."""
@@ -218,13 +232,16 @@ class H11AsyncTransport(AsyncTransport):
 class _Body:
     """The response body as an async iterator; reaching the end returns the connection to the pool."""
 
-    __slots__ = ("_conn", "_read_timeout", "_request", "_transport")
+    __slots__ = ("_conn", "_deadline", "_read_timeout", "_request", "_transport")
 
-    def __init__(self, transport: H11AsyncTransport, conn: _Connection, request: Request) -> None:
+    def __init__(
+        self, transport: H11AsyncTransport, conn: _Connection, request: Request, deadline: Deadline | None
+    ) -> None:
         self._transport = transport
         self._conn: _Connection | None = conn
         self._request = request
         self._read_timeout = request.timeout.read
+        self._deadline = deadline
 
     def __aiter__(self) -> _Body:
         return self
@@ -238,7 +255,10 @@ class _Body:
             with map_errors(self._request):
                 chunk = exchange.next_body()
                 while chunk is NEED_DATA:
-                    exchange.feed(await conn.stream.receive(self._read_timeout))
+                    if self._deadline is None:
+                        exchange.feed(await conn.stream.receive(self._read_timeout))
+                    else:
+                        exchange.feed(await within(self._deadline, self._read_timeout, conn.stream.receive))
                     chunk = exchange.next_body()
         except BaseException:
             # Error or cancellation mid-body: the connection is dirty, never reuse it.

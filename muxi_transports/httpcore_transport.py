@@ -10,15 +10,23 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpcore
 
 from muxi_proto.errors import ConfigurationError
-from muxi_proto.http import Headers, Request
+from muxi_proto.http import Headers, Request, Timeout
 
+from ._deadline import (
+    AsyncDeadlineBackend,
+    AsyncNetworkStream,
+    Deadline,
+    DeadlineBackend,
+    NetworkStream,
+    current_deadline,
+)
 from ._errors import PhaseTimeout, TransportClosed, map_errors
 from ._h11_exchange import wire_headers
 from ._tls import VerifyTypes, ssl_context
@@ -99,8 +107,15 @@ class _OneChunk:
         return data
 
 
+def _pool_wait_cut(timeout: Timeout) -> bool:
+    """Is the pool wait limited by ``total`` rather than by ``pool``?"""
+    return timeout.total is not None and (timeout.pool is None or timeout.pool > timeout.total)
+
+
 def _core_request(request: Request) -> httpcore.Request:
     timeout = request.timeout
+    # httpcore's own pool queue (async transport) waits no longer than the deadline allows.
+    pool = timeout.total if _pool_wait_cut(timeout) else timeout.pool
     url = httpcore.URL(
         scheme=request.scheme.encode("ascii"),
         host=request.host.encode("ascii"),
@@ -117,7 +132,7 @@ def _core_request(request: Request) -> httpcore.Request:
                 "connect": timeout.connect,
                 "read": timeout.read,
                 "write": timeout.write,
-                "pool": timeout.pool,
+                "pool": pool,
             }
         },
     )
@@ -138,6 +153,26 @@ def _stale(exc: Exception) -> bool:
     if isinstance(exc, httpcore.RemoteProtocolError):
         return "without sending a response" in str(exc)
     return isinstance(exc, httpcore.ReadError | httpcore.WriteError)
+
+
+def _leftover_bytes(response: httpcore.Response) -> bool:
+    """Did the server send bytes past the end of this complete HTTP/1.1 response?
+
+    They would be read as the answer to the next request on the connection (a desynchronised or
+    forged response), yet httpcore 1.0 pools such a connection. Its h11 state is private: anything
+    not shaped as expected (HTTP/2, another httpcore) reads as "no".
+    """
+    stream = getattr(response.stream, "_stream", None)
+    h11_state = getattr(getattr(stream, "_connection", None), "_h11_state", None)
+    trailing = getattr(h11_state, "trailing_data", None)
+    return isinstance(trailing, tuple) and bool(trailing[0])
+
+
+def _discard(response: httpcore.Response) -> None:
+    """Make the pool close ``response``'s connection when the response is closed, not reuse it."""
+    stream = response.extensions.get("network_stream")
+    if isinstance(stream, NetworkStream | AsyncNetworkStream):
+        stream.discard()
 
 
 def _headers(response: httpcore.Response) -> Headers:
@@ -169,21 +204,26 @@ class HTTPCoreTransport(Transport):
         # it may keep as many idle connections as can be busy, so it never trims one in use.
         idle = max_connections if max_connections is not None else max_idle_connections
         options = _pool_options(verify, proxy, http2, None, idle, keepalive_expiry)
-        self._pool = httpcore.ConnectionPool(**options)
+        self._pool = httpcore.ConnectionPool(**options, network_backend=DeadlineBackend())
         self._slots = threading.BoundedSemaphore(max_connections) if max_connections else None
         self._closed = False
 
     def send(self, request: Request) -> SyncResponse:
         """Send ``request``; return once the response head is in (the body is read lazily)."""
+        deadline = Deadline.start(request.timeout)
         with map_errors(request):
             if self._closed:
                 raise TransportClosed
-            slot = self._take_slot(request.timeout.pool)
+            slot = self._take_slot(request.timeout.pool, deadline)
+            token = current_deadline.set(deadline) if deadline is not None else None
             try:
                 response = self._send(request)
             except BaseException:
                 slot.release()
                 raise
+            finally:
+                if token is not None:
+                    current_deadline.reset(token)
 
         def close() -> None:
             try:
@@ -191,12 +231,15 @@ class HTTPCoreTransport(Transport):
             finally:
                 slot.release()
 
-        body = _iter_body(response, request, close)
+        body = _iter_body(response, request, close, deadline)
         return SyncResponse(response.status, _headers(response), body, request=request, on_close=close)
 
-    def _take_slot(self, timeout: float | None) -> _Slot:
-        if self._slots is not None and not self._slots.acquire(timeout=timeout):
-            raise PhaseTimeout("pool")
+    def _take_slot(self, timeout: float | None, deadline: Deadline | None) -> _Slot:
+        if self._slots is None:
+            return _Slot(None)
+        limit, cut = (timeout, False) if deadline is None else deadline.limit(timeout)
+        if not self._slots.acquire(timeout=limit):
+            raise PhaseTimeout("total" if cut else "pool")
         return _Slot(self._slots)
 
     def _send(self, request: Request) -> httpcore.Response:
@@ -236,12 +279,33 @@ class _Slot:
             semaphore.release()
 
 
-def _iter_body(response: httpcore.Response, request: Request, close: Callable[[], None]) -> Iterator[bytes]:
+def _iter_body(
+    response: httpcore.Response, request: Request, close: Callable[[], None], deadline: Deadline | None
+) -> Iterator[bytes]:
     # httpcore closes the connection itself when iteration fails; we only translate the error.
     # It releases a connection to the pool on close(), so close as soon as the body is done.
     with map_errors(request):
-        yield from response.stream  # type: ignore[misc]
+        if deadline is None:
+            yield from response.stream  # type: ignore[misc]
+        else:
+            yield from _within_deadline(response.stream, deadline)  # type: ignore[arg-type]
+        if _leftover_bytes(response):
+            _discard(response)
         close()
+
+
+def _within_deadline(stream: Iterable[bytes], deadline: Deadline) -> Iterator[bytes]:
+    """``stream`` with each read bounded by ``deadline`` (set for the read only, not while yielding)."""
+    chunks = iter(stream)
+    while True:
+        token = current_deadline.set(deadline)
+        try:
+            chunk = next(chunks, None)
+        finally:
+            current_deadline.reset(token)
+        if chunk is None:
+            return
+        yield chunk
 
 
 class AsyncHTTPCoreTransport(AsyncTransport):
@@ -261,23 +325,36 @@ class AsyncHTTPCoreTransport(AsyncTransport):
         keepalive_expiry: float | None = 60.0,
     ) -> None:
         options = _pool_options(verify, proxy, http2, max_connections, max_idle_connections, keepalive_expiry)
-        self._pool = httpcore.AsyncConnectionPool(**options)
+        self._pool = httpcore.AsyncConnectionPool(**options, network_backend=AsyncDeadlineBackend())
         self._closed = False
 
     async def send(self, request: Request) -> AsyncResponse:
         """Send ``request``; return once the response head is in (the body is read lazily)."""
+        deadline = Deadline.start(request.timeout)
         with map_errors(request):
             if self._closed:
                 raise TransportClosed
-            reused = _has_idle(self._pool, request)
+            token = current_deadline.set(deadline) if deadline is not None else None
             try:
-                response = await self._pool.handle_async_request(_core_request(request))
-            except Exception as exc:
-                if not (reused and _stale(exc)):
-                    raise
-                response = await self._pool.handle_async_request(_core_request(request))
-        body = _AsyncBody(response, request)
+                response = await self._send(request)
+            except httpcore.PoolTimeout:
+                if _pool_wait_cut(request.timeout):
+                    raise PhaseTimeout("total") from None
+                raise
+            finally:
+                if token is not None:
+                    current_deadline.reset(token)
+        body = _AsyncBody(response, request, deadline)
         return AsyncResponse(response.status, _headers(response), body, request=request, on_close=body.aclose)
+
+    async def _send(self, request: Request) -> httpcore.Response:
+        reused = _has_idle(self._pool, request)
+        try:
+            return await self._pool.handle_async_request(_core_request(request))
+        except Exception as exc:
+            if not (reused and _stale(exc)):
+                raise
+            return await self._pool.handle_async_request(_core_request(request))  # once, on a new connection
 
     async def aclose(self) -> None:
         """Close every pooled connection; later requests fail."""
@@ -301,11 +378,12 @@ class _AsyncBody:
     so :meth:`aclose` ends the chain itself.
     """
 
-    __slots__ = ("_iterator", "_request", "_response")
+    __slots__ = ("_deadline", "_iterator", "_request", "_response")
 
-    def __init__(self, response: httpcore.Response, request: Request) -> None:
+    def __init__(self, response: httpcore.Response, request: Request, deadline: Deadline | None) -> None:
         self._response = response
         self._request = request
+        self._deadline = deadline
         self._iterator: AsyncIterator[bytes] | None = None
 
     def __aiter__(self) -> _AsyncBody:
@@ -316,17 +394,23 @@ class _AsyncBody:
             stream = self._response.stream
             assert hasattr(stream, "__aiter__")
             self._iterator = stream.__aiter__()
+        token = current_deadline.set(self._deadline) if self._deadline is not None else None
         try:
             with map_errors(self._request):
                 return await self._iterator.__anext__()
         except StopAsyncIteration:
             # httpcore releases a connection to the pool on close: do it as soon as the body ends.
             self._iterator = None
+            if _leftover_bytes(self._response):
+                _discard(self._response)
             await self._response.aclose()
             raise
         except BaseException:
             self._iterator = None  # the exception has ended httpcore's generators already
             raise
+        finally:
+            if token is not None:
+                current_deadline.reset(token)
 
     async def aclose(self) -> None:
         iterator, self._iterator = self._iterator, None

@@ -79,7 +79,9 @@ def envelope(data: bytes) -> None:
     head, body = data[:2], data[2:]
     status = 100 + int.from_bytes(head.ljust(2, b"\0"), "big") % 500
     ctype = ("application/json", "text/plain", "text/html")[len(body) % 3]
-    response = Response(status, (("Content-Type", ctype), ("Retry-After", body[:12].decode("latin-1"))), body)
+    headers = (("Content-Type", ctype), ("Retry-After", body[:12].decode("latin-1")),
+               ("Location", body[12:140].decode("latin-1")))  # 3xx errors quote it (without userinfo)
+    response = Response(status, headers, body)
     for decode in Decode:
         with contextlib.suppress(MuxiError):
             decode_response(response, decode=decode, now=1.8e9)

@@ -1,0 +1,285 @@
+"""The overall deadline of one attempt (``Timeout.total``), enforced alike by every transport.
+
+A server that drips one byte per second never trips a read timeout, so each blocking step of an
+attempt (pool wait, connect, TLS, write, every read) runs with the smaller of its own limit and the
+time left. When the time left is what ran out, the step fails with ``PhaseTimeout("total")``.
+
+The h11 transports pass a :class:`Deadline` down explicitly. httpcore owns its read loop, so for it
+the deadline travels in a context variable to :class:`DeadlineBackend` / :class:`AsyncDeadlineBackend`,
+network backends that wrap httpcore's own and bound each socket operation the same way. (With
+HTTP/2, reads on a shared connection are bounded by the deadline of whichever request reads.)
+
+Being our own, those network streams also let the transport retire a connection httpcore would
+pool (:meth:`NetworkStream.discard`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ssl
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+import httpcore
+
+from muxi_proto.http import Timeout
+
+from ._errors import PhaseTimeout
+
+__all__ = [
+    "AsyncDeadlineBackend",
+    "AsyncNetworkStream",
+    "Deadline",
+    "DeadlineBackend",
+    "NetworkStream",
+    "current_deadline",
+    "within",
+]
+
+T = TypeVar("T")
+
+#: The deadline of the attempt running in this thread / task (httpcore transports only).
+current_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("muxi_deadline", default=None)
+
+_HTTPCORE_TIMEOUTS = (httpcore.ConnectTimeout, httpcore.ReadTimeout, httpcore.WriteTimeout, httpcore.PoolTimeout)
+
+
+class Deadline:
+    """A point on the monotonic clock by which one attempt must be over."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+
+    @classmethod
+    def start(cls, timeout: Timeout) -> Deadline | None:
+        """The deadline for an attempt starting now, or None when ``timeout.total`` is off."""
+        return None if timeout.total is None else cls(timeout.total)
+
+    def limit(self, step_timeout: float | None) -> tuple[float, bool]:
+        """Seconds the next step may take, and whether the deadline (not the step's limit) sets them.
+
+        Raises ``PhaseTimeout("total")`` once the deadline has passed.
+        """
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise PhaseTimeout("total")
+        if step_timeout is not None and step_timeout <= left:
+            return step_timeout, False
+        return left, True
+
+
+async def within(
+    deadline: Deadline | None, step_timeout: float | None, step: Callable[[float | None], Awaitable[T]]
+) -> T:
+    """``await step(limit)`` with the limit cut to the deadline; a cut limit that expires is ``"total"``."""
+    if deadline is None:
+        return await step(step_timeout)
+    limit, cut = deadline.limit(step_timeout)
+    try:
+        return await step(limit)
+    except PhaseTimeout:
+        if cut:
+            raise PhaseTimeout("total") from None
+        raise
+
+
+def _bounded(step_timeout: float | None) -> tuple[float | None, _TotalIf | _Pass]:
+    deadline = current_deadline.get()
+    if deadline is None:
+        return step_timeout, _PASS
+    limit, cut = deadline.limit(step_timeout)
+    return limit, (_TOTAL_IF if cut else _PASS)
+
+
+class _Pass:
+    """Context manager that changes nothing (the step's own limit applies)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+_PASS = _Pass()
+
+
+class _TotalIf(_Pass):
+    """Turns httpcore's timeout for a step whose limit the deadline cut into ``PhaseTimeout("total")``."""
+
+    __slots__ = ()
+
+    def __exit__(self, *exc_info: object) -> None:
+        exc_type = exc_info[0]
+        if isinstance(exc_type, type) and issubclass(exc_type, _HTTPCORE_TIMEOUTS):
+            raise PhaseTimeout("total") from None
+
+
+_TOTAL_IF = _TotalIf()
+
+
+class _Retirable:
+    """``discard()`` makes httpcore's idle check see the connection as closed by the server, so the
+    pool closes it instead of reusing it (the check runs before any waiting request gets it)."""
+
+    __slots__ = ("_discarded",)
+
+    def __init__(self) -> None:
+        self._discarded = False
+
+    def discard(self) -> None:
+        """Never reuse this connection."""
+        self._discarded = True
+
+
+class NetworkStream(_Retirable, httpcore.NetworkStream):
+    """httpcore's blocking network stream, each operation cut to :data:`current_deadline`."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        limit, cut = _bounded(timeout)
+        with cut:
+            return self._inner.read(max_bytes, limit)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        limit, cut = _bounded(timeout)
+        with cut:
+            self._inner.write(buffer, limit)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        limit, cut = _bounded(timeout)
+        with cut:
+            return NetworkStream(self._inner.start_tls(ssl_context, server_hostname, limit))
+
+    def get_extra_info(self, info: str) -> Any:
+        if self._discarded and info == "is_readable":
+            return True
+        return self._inner.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's blocking network backend with every operation cut to :data:`current_deadline`."""
+
+    def __init__(self, inner: httpcore.NetworkBackend | None = None) -> None:
+        self._inner = inner or httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        limit, cut = _bounded(timeout)
+        with cut:
+            return NetworkStream(self._inner.connect_tcp(host, port, limit, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        limit, cut = _bounded(timeout)
+        with cut:
+            return NetworkStream(self._inner.connect_unix_socket(path, limit, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class AsyncNetworkStream(_Retirable, httpcore.AsyncNetworkStream):
+    """httpcore's async network stream, each operation cut to :data:`current_deadline`."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        super().__init__()
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        limit, cut = _bounded(timeout)
+        with cut:
+            return await self._inner.read(max_bytes, limit)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        limit, cut = _bounded(timeout)
+        with cut:
+            await self._inner.write(buffer, limit)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        limit, cut = _bounded(timeout)
+        with cut:
+            return AsyncNetworkStream(await self._inner.start_tls(ssl_context, server_hostname, limit))
+
+    def get_extra_info(self, info: str) -> Any:
+        if self._discarded and info == "is_readable":
+            return True
+        return self._inner.get_extra_info(info)
+
+
+class AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's async network backend (trio's under trio, anyio's otherwise), cut to the deadline."""
+
+    def __init__(self) -> None:
+        self._backends: dict[bool, httpcore.AsyncNetworkBackend] = {}
+
+    def _inner(self) -> httpcore.AsyncNetworkBackend:
+        trio = _in_trio()
+        backend = self._backends.get(trio)
+        if backend is None:
+            backend = self._backends[trio] = httpcore.TrioBackend() if trio else httpcore.AnyIOBackend()
+        return backend
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        limit, cut = _bounded(timeout)
+        with cut:
+            return AsyncNetworkStream(await self._inner().connect_tcp(host, port, limit, local_address, socket_options))
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        limit, cut = _bounded(timeout)
+        with cut:
+            return AsyncNetworkStream(await self._inner().connect_unix_socket(path, limit, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner().sleep(seconds)
+
+
+def _in_trio() -> bool:
+    """Is the running event loop trio's? (What httpcore's own backend choice asks, without sniffio.)"""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True

@@ -1,0 +1,204 @@
+"""The (transport, flavour) matrix for the reliability tests, and one way to drive a client call on it.
+
+Every test runs under anyio's pytest plugin; the sync flavour runs its blocking client in a worker
+thread of an asyncio test, so one test body covers all six combinations:
+
+- sync ``HTTPCoreTransport`` (``FormationClient`` / ``ServerClient``),
+- ``AsyncHTTPCoreTransport`` and ``AnyIOTransport`` on asyncio and on trio,
+- ``TrioTransport`` on trio.
+
+:func:`call` returns an :class:`Outcome`: the value, or the :class:`MuxiError` raised (anything else
+propagates and fails the test: a raw library exception is a bug), and how many connections the
+transport still held right after the call. A hang guard turns a hang into a test failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+
+from muxi_proto.config import FormationConfig, ServerConfig
+from muxi_proto.errors import MuxiError
+from muxi_transports import (
+    AnyIOTransport,
+    AsyncFormationClient,
+    AsyncHTTPCoreTransport,
+    AsyncServerClient,
+    AsyncTransport,
+    FormationClient,
+    HTTPCoreTransport,
+    ServerClient,
+    Transport,
+)
+
+#: Seconds after which a call counts as hung (far above any timeout the tests configure).
+HANG_GUARD = 15.0
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """One transport under one event loop (or blocking, for ``sync-httpcore``)."""
+
+    backend: str
+    transport: str
+
+    @property
+    def sync(self) -> bool:
+        return self.transport == "sync-httpcore"
+
+    def make_transport(self, **options: Any) -> Transport | AsyncTransport:
+        if self.transport == "sync-httpcore":
+            return HTTPCoreTransport(**options)
+        if self.transport == "httpcore":
+            return AsyncHTTPCoreTransport(**options)
+        if self.transport == "anyio":
+            return AnyIOTransport(**options)
+        from muxi_transports.trio_transport import TrioTransport
+
+        return TrioTransport(**options)
+
+    def __str__(self) -> str:
+        return "sync-httpcore" if self.sync else f"{self.backend}-{self.transport}"
+
+
+FLAVOURS = [
+    Flavour("asyncio", "sync-httpcore"),
+    Flavour("asyncio", "httpcore"),
+    Flavour("asyncio", "anyio"),
+    Flavour("trio", "httpcore"),
+    Flavour("trio", "anyio"),
+    Flavour("trio", "trio"),
+]
+ASYNC_FLAVOURS = [f for f in FLAVOURS if not f.sync]
+
+
+def held_connections(transport: Transport | AsyncTransport) -> int:
+    """Connections a transport holds now, idle or busy."""
+    return int(transport.connections)  # type: ignore[union-attr]
+
+
+@dataclass
+class Outcome:
+    """What a call gave: ``value`` or ``error``, and the connections held right afterwards."""
+
+    value: Any = None
+    error: MuxiError | None = None
+    held: int = 0
+    transport: Any = field(default=None, repr=False)
+
+    def raised(self, cls: type[MuxiError]) -> MuxiError:
+        """The error, asserted to be a ``cls``."""
+        assert isinstance(self.error, cls), f"expected {cls.__name__}, got {self.error!r} (value {self.value!r})"
+        return self.error
+
+
+def _client_class(flavour: Flavour, config: FormationConfig | ServerConfig) -> Any:
+    if isinstance(config, ServerConfig):
+        return ServerClient if flavour.sync else AsyncServerClient
+    return FormationClient if flavour.sync else AsyncFormationClient
+
+
+async def call(
+    flavour: Flavour,
+    config: FormationConfig | ServerConfig,
+    method: str,
+    *args: Any,
+    stream: bool = False,
+    client_options: dict[str, Any] | None = None,
+    transport: Transport | AsyncTransport | None = None,
+    **kwargs: Any,
+) -> Outcome:
+    """``client.method(*args, **kwargs)`` on a fresh client (and transport unless one is given).
+
+    ``stream=True`` collects the events of a stream method. The transport is closed afterwards
+    unless it was passed in.
+    """
+    options = client_options or {}
+    owned = transport is None
+    cls = _client_class(flavour, config)
+
+    if flavour.sync:
+        def blocking() -> Outcome:
+            t = transport or flavour.make_transport()
+            out = Outcome(transport=t)
+            client = cls(config, transport=t, **options)
+            try:
+                result = getattr(client, method)(*args, **kwargs)
+                out.value = list(result) if stream else result
+            except MuxiError as exc:
+                out.error = exc
+            out.held = held_connections(t)
+            if owned:
+                t.close()
+            return out
+
+        with anyio.fail_after(HANG_GUARD):
+            return await anyio.to_thread.run_sync(blocking, abandon_on_cancel=True)
+
+    t = transport or flavour.make_transport()
+    out = Outcome(transport=t)
+    client = cls(config, transport=t, **options)
+    try:
+        with anyio.fail_after(HANG_GUARD):
+            try:
+                result = await getattr(client, method)(*args, **kwargs)
+                out.value = [evt async for evt in result] if stream else result
+            except MuxiError as exc:
+                out.error = exc
+        out.held = held_connections(t)
+    finally:
+        if owned:
+            await t.aclose()  # type: ignore[union-attr]
+    return out
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` (every few ms) until it holds; False after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        await anyio.sleep(0.005)
+    return True
+
+
+def matrix_fixtures() -> tuple[Any, Any]:
+    """``(flavour, anyio_backend)`` fixtures for a test module: ``flavour, anyio_backend = matrix_fixtures()``.
+
+    ``flavour`` is every (transport, flavour) combination; ``anyio_backend`` the loop each runs on
+    (the sync flavour's worker thread is driven from asyncio).
+    """
+
+    @pytest.fixture(params=FLAVOURS, ids=str)
+    def flavour(request: pytest.FixtureRequest) -> Flavour:
+        value: Flavour = request.param
+        return value
+
+    @pytest.fixture
+    def anyio_backend(flavour: Flavour) -> str:
+        return flavour.backend
+
+    return flavour, anyio_backend
+
+
+def recording_sleeps(flavour: Flavour, transport: Transport | AsyncTransport) -> tuple[list[float], dict[str, Any]]:
+    """Record the client's waits between retries instead of waiting: ``(delays, client_options)``.
+
+    Sync clients take a ``sleep=`` function; async clients sleep through their transport.
+    """
+    delays: list[float] = []
+    if flavour.sync:
+        return delays, {"sleep": delays.append}
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        await anyio.sleep(0)
+
+    transport.sleep = sleep  # type: ignore[method-assign,union-attr]
+    return delays, {}
