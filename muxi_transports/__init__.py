@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from muxi_proto._version import __version__
 from muxi_proto.config import FormationConfig, ServerConfig
+from muxi_proto.http import Timeout
 
 from ._client import AsyncStream, Stream
 from ._tls import VerifyTypes
@@ -35,6 +36,7 @@ __all__ = [
     "HTTPCoreTransport",
     "MockTransport",
     "StreamingResponse",
+    "Timeout",
     "SyncResponse",
     "Transport",
     "TrioTransport",
