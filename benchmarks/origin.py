@@ -8,7 +8,8 @@ Canned answers only, so the origin is never the bottleneck (its ceiling is measu
 * ``POST .../chat``: a chat event stream (``text/event-stream``, chunked). The JSON body's
   ``message`` says what to stream: ``"<tokens>"`` token frames then ``event: done`` (one HTTP
   chunk per frame, as the runtime writes them), ``"<tokens>:<bytes>"`` the same cut into
-  ``<bytes>``-sized HTTP chunks, or ``"endless"`` for token frames that never end.
+  ``<bytes>``-sized HTTP chunks, or ``"endless"`` for token frames that never end (4 KiB
+  HTTP chunks).
 
 Keep-alive, asyncio flow control for big and endless streams, a large listen backlog for many
 concurrent connections. ``python benchmarks/origin.py`` prints the port, serves until stdin closes.
@@ -77,6 +78,7 @@ def chat_response(spec: str) -> bytes:
 
 
 def _endless_block() -> bytes:
+    # Whole frames up to the block size, cut into 4 KiB HTTP chunks (frames straddle chunks).
     frames: list[bytes] = []
     size = i = 0
     while size < _ENDLESS_BLOCK:
@@ -84,7 +86,7 @@ def _endless_block() -> bytes:
         frames.append(frame)
         size += len(frame)
         i += 1
-    return _chunked(frames)
+    return _chunked(workloads.split(b"".join(frames), 4096))
 
 
 class _Origin(asyncio.Protocol):
