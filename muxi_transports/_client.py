@@ -10,6 +10,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from itertools import chain
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -280,25 +281,35 @@ class Stream(Generic[E]):
     before it raises :class:`~muxi_proto.errors.StreamTruncatedError`.
     """
 
-    __slots__ = ("_events", "_response", "machine")
+    __slots__ = ("_batch", "_batches", "_events", "_response", "machine")
 
     def __init__(self, response: SyncResponse, machine: StreamMachine[E]) -> None:
         self._response = response
         self.machine = machine
-        self._events = self._generate()
+        # The events of each chunk come out of the machine as a list; `chain` hands them over one
+        # by one in C, so a generator frame is resumed once per chunk, not once per event.
+        self._batch: list[E] = []  # the list `chain` is in; emptied by close() so iteration stops
+        self._batches = self._generate()
+        self._events: Iterator[E] = chain.from_iterable(self._batches)
 
     @property
     def headers(self) -> Headers:
         """The response headers."""
         return self._response.headers
 
-    def _generate(self) -> Generator[E, None, None]:
+    def _generate(self) -> Generator[list[E], None, None]:
         machine = self.machine
         try:
             for chunk in self._response.iter_bytes():
-                yield from machine.feed(chunk)
+                events = machine.feed(chunk)
+                if events:
+                    batch = events if type(events) is list else list(events)
+                    self._batch = batch
+                    yield batch
                 if machine.finished:
-                    return
+                    break
+            # Raises what the stream still owes: an error frame that came after other events of
+            # its chunk, or a truncation; nothing after the terminal event.
             machine.eof()
         finally:
             self._response.close()
@@ -335,7 +346,8 @@ class Stream(Generic[E]):
 
     def close(self) -> None:
         """Stop reading and release the connection."""
-        self._events.close()
+        self._batches.close()
+        self._batch.clear()  # events of the current chunk not handed out yet are dropped too
         self._response.close()
 
     def __enter__(self) -> Stream[E]:
@@ -367,8 +379,8 @@ class AsyncStream(Generic[E]):
                 for event in machine.feed(chunk):
                     yield event
                 if machine.finished:
-                    return
-            machine.eof()
+                    break
+            machine.eof()  # as in Stream: an error frame not raised yet, or a truncation
         finally:
             await self._response.aclose()
 
