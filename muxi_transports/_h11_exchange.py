@@ -12,6 +12,7 @@ import h11
 
 from muxi_proto.http import Headers, Request
 
+from ._chunked import ChunkedDecoder
 from ._errors import ClosedBeforeResponse, IncompleteBody
 
 __all__ = ["END", "NEED_DATA", "ClientExchange", "ResponseHead", "wire_headers"]
@@ -21,6 +22,7 @@ _TRANSPORT_HEADERS: Final = frozenset({"host", "content-length", "transfer-encod
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 #: Largest status line + headers we accept; h11 raises beyond it instead of buffering for ever.
 MAX_HEAD_SIZE: Final = 64 * 1024
+_NO_BODY_STATUS: Final = frozenset({204, 304})
 
 
 class _Sentinel:
@@ -74,19 +76,24 @@ class ClientExchange:
     caller can tell "failed before any response byte" (safe to retry on a fresh connection).
     """
 
-    __slots__ = ("_body_bytes", "_conn", "_eof", "received")
+    __slots__ = ("_body_bytes", "_chunked", "_conn", "_eof", "_method", "received")
 
     def __init__(self) -> None:
         self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
         self.received = 0
         self._body_bytes = 0
         self._eof = False
+        self._method = b""
+        # A chunked body is decoded by ChunkedDecoder in bulk rather than by h11 chunk by chunk
+        # (event streams come one frame per chunk); h11 keeps the head and every other framing.
+        self._chunked: ChunkedDecoder | None = None
 
     def request_bytes(self, request: Request) -> list[bytes]:
         """Head, then body, for ``request`` (h11 validates method, target and headers)."""
         conn = self._conn
+        self._method = request.method.encode("ascii")
         head = h11.Request(
-            method=request.method.encode("ascii"),
+            method=self._method,
             target=request.target.encode("ascii"),
             headers=wire_headers(request),
         )
@@ -102,7 +109,10 @@ class ClientExchange:
         self.received += len(data)
         if not data:
             self._eof = True
-        self._conn.receive_data(data)
+        if self._chunked is None:
+            self._conn.receive_data(data)
+        elif data:
+            self._chunked.feed(data)
 
     def next_head(self) -> ResponseHead | _Sentinel:
         """The response head, or :data:`NEED_DATA`; 1xx interim responses are skipped."""
@@ -111,13 +121,30 @@ class ClientExchange:
             if event is h11.NEED_DATA:
                 return NEED_DATA
             if isinstance(event, h11.Response):
+                if self._is_chunked(event):
+                    # h11 has parsed the head; the body bytes it holds go to our decoder, and h11
+                    # is not asked about this cycle again (see start_next_cycle).
+                    self._chunked = ChunkedDecoder(MAX_HEAD_SIZE)
+                    unread, _ = self._conn.trailing_data
+                    if unread:
+                        self._chunked.feed(unread)
                 raw = event.headers.raw_items()  # the server's own casing
                 headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
                 return ResponseHead(event.status_code, headers)
             # InformationalResponse (100 Continue, 103 Early Hints): wait for the real one.
 
+    def _is_chunked(self, event: h11.Response) -> bool:
+        # h11's framing rules: no body after HEAD, 204 and 304 (and a 2xx CONNECT); otherwise
+        # Transfer-Encoding wins, and h11 has already refused every coding but "chunked".
+        if event.status_code in _NO_BODY_STATUS or self._method in (b"HEAD", b"CONNECT"):
+            return False
+        return any(name == b"transfer-encoding" for name, _ in event.headers)
+
     def next_body(self) -> bytes | _Sentinel:
         """The next body chunk, :data:`NEED_DATA` or :data:`END`."""
+        chunked = self._chunked
+        if chunked is not None:
+            return self._next_chunked(chunked)
         while True:
             event = self._next()
             if type(event) is h11.Data:
@@ -128,6 +155,25 @@ class ClientExchange:
             if type(event) is h11.EndOfMessage:
                 return END
             # Trailing headers arrive inside EndOfMessage; nothing else can come here.
+
+    def _next_chunked(self, chunked: ChunkedDecoder) -> bytes | _Sentinel:
+        try:
+            data = chunked.read()
+        except h11.RemoteProtocolError:
+            if self._eof:  # as with h11: once the peer has gone, any framing problem is a cut body
+                raise self._incomplete() from None
+            raise
+        if data:
+            self._body_bytes += len(data)
+            return data
+        if chunked.done:
+            return END
+        if self._eof:
+            raise self._incomplete()
+        return NEED_DATA
+
+    def _incomplete(self) -> IncompleteBody:
+        return IncompleteBody(f"got {self._body_bytes} body bytes before the connection closed")
 
     def _next(self) -> object:
         conn = self._conn
@@ -150,6 +196,12 @@ class ClientExchange:
     def reusable(self) -> bool:
         """True when both sides finished the cycle and neither asked to close."""
         conn = self._conn
+        chunked = self._chunked
+        if chunked is not None:
+            # h11 stopped at the head. Our side is DONE only if neither side asked to close (h11
+            # moves it to MUST_CLOSE when the response says so); the body must have ended
+            # exactly, with nothing after it and the connection still open.
+            return conn.our_state is h11.DONE and chunked.done and not chunked.extra and not self._eof
         # Bytes after a complete response would be read as the next response, and a body that
         # ended by EOF left nothing to reuse: neither connection goes back to the pool.
         extra, eof = conn.trailing_data
@@ -157,6 +209,12 @@ class ClientExchange:
 
     def start_next_cycle(self) -> None:
         """Prepare for the next request on the same connection."""
-        self._conn.start_next_cycle()
+        if self._chunked is not None:
+            # h11 never saw this body end: a new h11 connection is in the state the old one
+            # would be in after start_next_cycle() (both sides idle).
+            self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+            self._chunked = None
+        else:
+            self._conn.start_next_cycle()
         self.received = 0
         self._body_bytes = 0

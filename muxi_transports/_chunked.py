@@ -1,0 +1,149 @@
+"""Chunked transfer coding (RFC 9112 section 7.1), decoded in bulk, without I/O.
+
+Event streams arrive as one HTTP chunk per frame (the runtime writes each frame on its own). h11
+turns every chunk into an event through its state machine, a few microseconds each: on a stream
+of small frames that is most of the cost of reading it. :class:`ChunkedDecoder` does the same
+decoding with a find and a slice per chunk and hands back everything a read delivered as one
+``bytes``. It accepts and rejects exactly what h11 does (same chunk-size line, extension and
+trailer rules, same limit on an unfinished line), raising h11's own exception types, so the
+transports' error mapping sees no difference. The property tests hold it to h11 as the oracle.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import h11
+
+__all__ = ["ChunkedDecoder"]
+
+# h11's grammar (h11/_abnf.py): 1-20 hex digits, an extension it ignores, optional whitespace.
+_CHUNK_HEADER: Final = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*\r\n").fullmatch
+_FIELD: Final = re.compile(
+    rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+:[ \t]*(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?[ \t]*"
+).fullmatch
+_FOLD: Final = re.compile(rb"[ \t]+").match
+_BLANK_LINE: Final = re.compile(rb"\n\r?\n")
+
+
+class ChunkedDecoder:
+    """Incremental decoder of a chunked body: :meth:`feed` bytes, :meth:`read` the data.
+
+    ``max_line`` bounds an unfinished chunk-size line or trailer section (h11's
+    ``max_incomplete_event_size``). After the last chunk and its trailer section :attr:`done` is
+    True and :attr:`extra` holds whatever followed the body.
+    """
+
+    __slots__ = ("_buf", "_crlf", "_error", "_max_line", "_remaining", "_trailer", "done", "extra")
+
+    def __init__(self, max_line: int) -> None:
+        self._max_line = max_line
+        self._buf = b""
+        self._remaining = 0  # data bytes of the current chunk still to come
+        self._crlf = b""  # what is left to see of the CRLF that ends a chunk's data
+        self._trailer = False  # the last chunk was read: the trailer section comes next
+        self._error: h11.RemoteProtocolError | None = None  # raised once the data before it is out
+        self.done = False
+        self.extra = b""
+
+    def feed(self, data: bytes) -> None:
+        """Bytes of the body as received (never ``b""``: end of input is the caller's business)."""
+        if self.done:
+            self.extra += data
+        elif self._buf:
+            self._buf += data
+        else:
+            self._buf = data
+
+    def read(self) -> bytes:
+        """All the data the bytes fed so far complete (``b""`` when none); raises on bad framing.
+
+        Data before a framing error is returned first and the error raised by the next call, as
+        h11 hands over each chunk before it looks at the next one.
+        """
+        if self._error is not None:
+            raise self._error
+        out: list[bytes] = []
+        try:
+            self._decode(out)
+        except h11.RemoteProtocolError as exc:
+            if not out:
+                raise
+            self._error = exc
+        return b"".join(out) if len(out) != 1 else out[0]
+
+    def _decode(self, out: list[bytes]) -> None:
+        buf = self._buf
+        pos = 0
+        size = len(buf)
+        while pos < size:
+            remaining = self._remaining
+            if remaining:
+                end = pos + remaining
+                if end > size:  # part of a chunk: hand it over now, as h11 does
+                    out.append(buf[pos:])
+                    self._remaining = end - size
+                    pos = size
+                    break
+                out.append(buf[pos:end])
+                self._remaining = 0
+                self._crlf = b"\r\n"
+                pos = end
+                continue
+            if self._crlf:
+                got = buf[pos:pos + len(self._crlf)]
+                if got != self._crlf[: len(got)]:
+                    raise h11.RemoteProtocolError(f"malformed chunk footer: {got!r} (expected {self._crlf!r})")
+                self._crlf = self._crlf[len(got):]
+                pos += len(got)
+                continue
+            if self._trailer:
+                pos = self._read_trailer(buf, pos)
+                if not self.done:
+                    break
+                self.extra = buf[pos:]
+                pos = size
+                break
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            line = buf[pos:eol + 2]
+            match = _CHUNK_HEADER(line)
+            if match is None:
+                self._buf = buf[pos:]
+                raise h11.RemoteProtocolError(f"illegal chunk header: {line!r}")
+            pos = eol + 2
+            self._remaining = int(match[1], 16)
+            if not self._remaining:
+                self._trailer = True
+        self._buf = buf[pos:] if pos < size else b""
+        if len(self._buf) > self._max_line:
+            raise h11.RemoteProtocolError("Receive buffer too long")
+
+    def _read_trailer(self, buf: bytes, pos: int) -> int:
+        # The trailer section: header lines up to a blank line, LF or CRLF line ends (h11's rule).
+        if buf[pos:pos + 1] == b"\n":
+            self.done = True
+            return pos + 1
+        if buf[pos:pos + 2] == b"\r\n":
+            self.done = True
+            return pos + 2
+        blank = _BLANK_LINE.search(buf, pos)
+        if blank is None:
+            return pos
+        fields: list[bytes] = []
+        for raw in buf[pos:blank.start()].split(b"\n"):
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            fold = _FOLD(line)
+            if fold is None:
+                fields.append(line)
+            elif fields:  # obsolete line folding: a continuation of the previous field
+                fields[-1] += b" " + line[fold.end():]
+            else:
+                raise h11.RemoteProtocolError("continuation line at start of headers")
+        for field in fields:
+            if _FIELD(field) is None:
+                raise h11.RemoteProtocolError(f"illegal header line: {field!r}")
+        self.done = True
+        return blank.end()
