@@ -25,6 +25,7 @@ FRAME_OVERHEAD = len(b"data: \n\n")  # wire bytes of a token frame besides its d
 OFFICIAL = "official (httpx.Client)"
 CONTENDERS = [
     ("ours HTTPCoreTransport (sync)", "ours_sync", {}),
+    ("ours SocketTransport (sync)", "ours_sync", {"transport": "socket"}),
     ("ours AsyncHTTPCoreTransport (asyncio)", "ours_async", {"transport": "httpcore", "backend": "asyncio"}),
     ("ours AnyIOTransport (trio)", "ours_async", {"transport": "anyio", "backend": "trio"}),
 ]
@@ -53,18 +54,20 @@ class _Sampler:
         return {"samples": self.samples, "bytes": self.seen, "seconds": time.perf_counter() - self.start}
 
 
-def ours_sync(origin: str, total: int) -> Callable[[], dict[str, Any]]:
-    """Our blocking client on its default transport."""
-    from muxi_transports import FormationClient
+def ours_sync(origin: str, total: int, transport: str = "httpcore") -> Callable[[], dict[str, Any]]:
+    """Our blocking client on httpcore (the default transport) or on SocketTransport."""
+    from muxi_transports import FormationClient, SocketTransport
 
     def run() -> dict[str, Any]:
         sampler = _Sampler(total)
-        with FormationClient(url=origin, client_key=bench_requests.CLIENT_KEY) as client, client.chat_stream(
-            {"message": "endless"}
-        ) as stream:
+        http = SocketTransport() if transport == "socket" else None
+        client = FormationClient(url=origin, client_key=bench_requests.CLIENT_KEY, transport=http)
+        with client, client.chat_stream({"message": "endless"}) as stream:
             for evt in stream:
                 if sampler.add(len(evt.data)):
                     break
+        if http is not None:
+            http.close()
         return sampler.result()
 
     return run

@@ -40,6 +40,7 @@ ASYNC_OURS = [
 OFFICIAL_SYNC = "official (httpx.Client)"
 OFFICIAL_ASYNC = "official (httpx.AsyncClient, asyncio)"
 OURS_SYNC = "ours HTTPCoreTransport (sync)"
+OURS_SOCKET = "ours SocketTransport (sync)"
 CEILING = "origin ceiling (raw socket client)"
 
 
@@ -77,11 +78,16 @@ def _ours_client(origin: str, call: str, flavour: str, transport: Any) -> Any:
     return cls(url=origin, admin_key=ADMIN_KEY, client_key=CLIENT_KEY, transport=transport)
 
 
-def ours_sync(origin: str, call: str, requests: int) -> Callable[[], dict[str, Any]]:
-    """Our blocking client on its default transport (httpcore)."""
+def ours_sync(origin: str, call: str, requests: int, transport: str = "httpcore") -> Callable[[], dict[str, Any]]:
+    """Our blocking client on httpcore (the default transport) or on SocketTransport."""
 
     def run() -> dict[str, Any]:
-        with _ours_client(origin, call, "sync", None) as client:
+        http = None
+        if transport == "socket":
+            from muxi_transports import SocketTransport
+
+            http = SocketTransport()
+        with _ours_client(origin, call, "sync", http) as client:
             method = getattr(client, call)
             for _ in range(WARMUP):
                 method()
@@ -89,6 +95,8 @@ def ours_sync(origin: str, call: str, requests: int) -> Callable[[], dict[str, A
             for _ in range(requests):
                 result = method()
             seconds = time.perf_counter() - start
+        if http is not None:
+            http.close()
         _check(call, result)
         return {"seconds": seconds, "requests": requests}
 
@@ -202,6 +210,7 @@ def contenders(origin: str, call: str, requests: int, official: str | None) -> l
     if official:
         rows.append((OFFICIAL_SYNC, official, "bench_requests", "official_sync", kw))
     rows.append((OURS_SYNC, ours, "bench_requests", "ours_sync", kw))
+    rows.append((OURS_SOCKET, ours, "bench_requests", "ours_sync", {**kw, "transport": "socket"}))
     if official:
         rows.append((OFFICIAL_ASYNC, official, "bench_requests", "official_async", kw))
     for name, transport, backend in ASYNC_OURS:
@@ -241,7 +250,7 @@ def report(opts: argparse.Namespace, data: dict[str, Any]) -> tuple[str, list[tu
         for name, st in stats.items():
             peer = None
             if name.startswith("ours") and OFFICIAL_SYNC in stats:
-                peer = stats[OFFICIAL_SYNC] if name == OURS_SYNC else stats[OFFICIAL_ASYNC]
+                peer = stats[OFFICIAL_SYNC] if name in (OURS_SYNC, OURS_SOCKET) else stats[OFFICIAL_ASYNC]
             ratio = st.speedup_over(peer) if peer else None
             if ratio is not None:
                 checks.append((f"per-request {call}: {name}", ratio, 2.0))

@@ -25,6 +25,7 @@ import origin as origin_mod
 OFFICIAL_SYNC = "official (httpx.Client)"
 OFFICIAL_ASYNC = "official (httpx.AsyncClient, asyncio)"
 OURS_SYNC = "ours HTTPCoreTransport (sync)"
+OURS_SOCKET = "ours SocketTransport (sync)"
 
 
 def _message(events: int, framing: str) -> str:
@@ -34,18 +35,21 @@ def _message(events: int, framing: str) -> str:
 # --- worker side -------------------------------------------------------------------------------------
 
 
-def ours_sync(origin: str, events: int, framing: str) -> Callable[[], dict[str, Any]]:
-    """Our blocking client on its default transport."""
-    from muxi_transports import FormationClient
+def ours_sync(origin: str, events: int, framing: str, transport: str = "httpcore") -> Callable[[], dict[str, Any]]:
+    """Our blocking client on httpcore (the default transport) or on SocketTransport."""
+    from muxi_transports import FormationClient, SocketTransport
 
     def run() -> dict[str, Any]:
-        with FormationClient(url=origin, client_key=bench_requests.CLIENT_KEY) as client:
+        http = SocketTransport() if transport == "socket" else None
+        with FormationClient(url=origin, client_key=bench_requests.CLIENT_KEY, transport=http) as client:
             start = time.perf_counter()
             count = total = 0
             for evt in client.chat_stream({"message": _message(events, framing)}):
                 count += 1
                 total += len(evt.data)
             seconds = time.perf_counter() - start
+        if http is not None:
+            http.close()
         return {"seconds": seconds, "events": count, "checksum": total}
 
     return run
@@ -143,6 +147,7 @@ def measure(opts: argparse.Namespace, official: str | None, log: Callable[[str],
         if official:
             contenders.append((OFFICIAL_SYNC, official, "bench_streaming", "official_sync", kw))
         contenders.append((OURS_SYNC, ours, "bench_streaming", "ours_sync", kw))
+        contenders.append((OURS_SOCKET, ours, "bench_streaming", "ours_sync", {**kw, "transport": "socket"}))
         if official:
             contenders.append((OFFICIAL_ASYNC, official, "bench_streaming", "official_async", kw))
         for name, transport, backend in bench_requests.ASYNC_OURS:
@@ -177,7 +182,7 @@ def report(opts: argparse.Namespace, data: dict[str, Any]) -> tuple[str, list[tu
     for name, st in stats.items():
         ratio = None
         if name.startswith("ours") and OFFICIAL_SYNC in stats:
-            peer = stats[OFFICIAL_SYNC] if name == OURS_SYNC else stats[OFFICIAL_ASYNC]
+            peer = stats[OFFICIAL_SYNC] if name in (OURS_SYNC, OURS_SOCKET) else stats[OFFICIAL_ASYNC]
             ratio = st.speedup_over(peer)
             checks.append((f"streaming: {name}", ratio, 3.0))
         rows.append([name, f"{st.median * 1e3:.0f}", f"{st.best * 1e3:.0f}",
