@@ -48,16 +48,20 @@ class ResponseHead(NamedTuple):
     headers: Headers
 
 
-def host_header(request: Request) -> str:
-    """``Host`` value: the host (bracketed if IPv6) plus the port when it is not the default."""
-    host = f"[{request.host}]" if ":" in request.host else request.host
-    default = 443 if request.scheme == "https" else 80
-    return host if request.port == default else f"{host}:{request.port}"
+def host_header(request: Request, origin: tuple[str, str, int] | None = None) -> str:
+    """``Host`` value: the host (bracketed if IPv6) plus the port when it is not the default.
+
+    ``origin`` is ``request.origin`` when the caller has it already (it parses the URL).
+    """
+    scheme, host, port = origin or request.origin
+    if ":" in host:
+        host = f"[{host}]"
+    return host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
 
 
-def wire_headers(request: Request) -> list[tuple[bytes, bytes]]:
+def wire_headers(request: Request, origin: tuple[str, str, int] | None = None) -> list[tuple[bytes, bytes]]:
     """The headers to put on the wire: ``Host`` first, the client's, then ``Content-Length``."""
-    out = [(b"Host", host_header(request).encode("ascii"))]
+    out = [(b"Host", host_header(request, origin).encode("ascii"))]
     for name, value in request.headers:
         if name.lower() not in _TRANSPORT_HEADERS:
             out.append((name.encode("ascii"), value.encode("utf-8")))
@@ -88,14 +92,14 @@ class ClientExchange:
         # (event streams come one frame per chunk); h11 keeps the head and every other framing.
         self._chunked: ChunkedDecoder | None = None
 
-    def request_bytes(self, request: Request) -> list[bytes]:
+    def request_bytes(self, request: Request, origin: tuple[str, str, int] | None = None) -> list[bytes]:
         """Head, then body, for ``request`` (h11 validates method, target and headers)."""
         conn = self._conn
         self._method = request.method.encode("ascii")
         head = h11.Request(
             method=self._method,
             target=request.target.encode("ascii"),
-            headers=wire_headers(request),
+            headers=wire_headers(request, origin),
         )
         out = [conn.send(head)]
         if request.body:

@@ -190,7 +190,7 @@ class H11AsyncTransport(AsyncTransport):
     @staticmethod
     async def _start(conn: _Connection, request: Request, timeout: Timeout) -> ResponseHead:
         exchange, stream = conn.exchange, conn.stream
-        parts = exchange.request_bytes(request)
+        parts = exchange.request_bytes(request, conn.origin)
         if len(parts) > 1 and len(request.body) <= _COALESCE_LIMIT:
             parts = [b"".join(parts)]
         for part in parts:

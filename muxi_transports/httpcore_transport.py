@@ -99,18 +99,19 @@ class _OneChunk:
         return data
 
 
-def _core_request(request: Request) -> httpcore.Request:
+def _core_request(request: Request, origin: tuple[str, str, int]) -> httpcore.Request:
     timeout = request.timeout
+    scheme, host, port = origin
     url = httpcore.URL(
-        scheme=request.scheme.encode("ascii"),
-        host=request.host.encode("ascii"),
-        port=request.port,
+        scheme=scheme.encode("ascii"),
+        host=host.encode("ascii"),
+        port=port,
         target=request.target.encode("ascii"),
     )
     return httpcore.Request(
         request.method.encode("ascii"),
         url,
-        headers=wire_headers(request),
+        headers=wire_headers(request, origin),
         content=_Body(request.body),
         extensions={
             "timeout": {
@@ -123,10 +124,11 @@ def _core_request(request: Request) -> httpcore.Request:
     )
 
 
-def _has_idle(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool, request: Request) -> bool:
+def _has_idle(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool, origin: tuple[str, str, int]) -> bool:
     """Is there an idle keep-alive connection the request may go out on?"""
-    origin = httpcore.Origin(request.scheme.encode("ascii"), request.host.encode("ascii"), request.port)
-    return any(conn.is_idle() and conn.can_handle_request(origin) for conn in pool.connections)
+    scheme, host, port = origin
+    core_origin = httpcore.Origin(scheme.encode("ascii"), host.encode("ascii"), port)
+    return any(conn.is_idle() and conn.can_handle_request(core_origin) for conn in pool.connections)
 
 
 def _stale(exc: Exception) -> bool:
@@ -200,13 +202,14 @@ class HTTPCoreTransport(Transport):
         return _Slot(self._slots)
 
     def _send(self, request: Request) -> httpcore.Response:
-        reused = _has_idle(self._pool, request)
+        origin = request.origin
+        reused = _has_idle(self._pool, origin)
         try:
-            return self._pool.handle_request(_core_request(request))
+            return self._pool.handle_request(_core_request(request, origin))
         except Exception as exc:
             if not (reused and _stale(exc)):
                 raise
-            return self._pool.handle_request(_core_request(request))  # once, on a new connection
+            return self._pool.handle_request(_core_request(request, origin))  # once, on a new connection
 
     def close(self) -> None:
         """Close every pooled connection; later requests fail."""
@@ -269,13 +272,14 @@ class AsyncHTTPCoreTransport(AsyncTransport):
         with map_errors(request):
             if self._closed:
                 raise TransportClosed
-            reused = _has_idle(self._pool, request)
+            origin = request.origin
+            reused = _has_idle(self._pool, origin)
             try:
-                response = await self._pool.handle_async_request(_core_request(request))
+                response = await self._pool.handle_async_request(_core_request(request, origin))
             except Exception as exc:
                 if not (reused and _stale(exc)):
                     raise
-                response = await self._pool.handle_async_request(_core_request(request))
+                response = await self._pool.handle_async_request(_core_request(request, origin))
         body = _AsyncBody(response, request)
         return AsyncResponse(response.status, _headers(response), body, request=request, on_close=body.aclose)
 

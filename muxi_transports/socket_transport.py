@@ -107,9 +107,10 @@ class SocketTransport(Transport):
             if self._closed:
                 raise TransportClosed
             timeout = request.timeout
+            origin = request.origin
             fresh = False
             while True:
-                conn, reused = self._acquire(request, fresh=fresh)
+                conn, reused = self._acquire(origin, timeout.connect, fresh=fresh)
                 try:
                     head = self._start(conn, request, timeout)
                 except Exception as exc:
@@ -129,8 +130,9 @@ class SocketTransport(Transport):
                 raise
             raise mapped from exc
 
-    def _acquire(self, request: Request, *, fresh: bool) -> tuple[_Connection, bool]:
-        origin = request.origin
+    def _acquire(
+        self, origin: tuple[str, str, int], connect_timeout: float | None, *, fresh: bool
+    ) -> tuple[_Connection, bool]:
         while not fresh:
             with self._lock:
                 conn = self._pool.take(origin)
@@ -141,7 +143,7 @@ class SocketTransport(Transport):
             if not socket_is_readable(conn.sock):
                 return conn, True
             self._discard(conn)  # the server closed it while idle
-        conn = _Connection(self._connect(origin, request.timeout.connect), origin)
+        conn = _Connection(self._connect(origin, connect_timeout), origin)
         with self._lock:
             if self._closed:
                 conn.close()
@@ -178,7 +180,7 @@ class SocketTransport(Transport):
     @staticmethod
     def _start(conn: _Connection, request: Request, timeout: Timeout) -> ResponseHead:
         exchange = conn.exchange
-        parts = exchange.request_bytes(request)
+        parts = exchange.request_bytes(request, conn.origin)
         if len(parts) > 1 and len(request.body) <= _COALESCE_LIMIT:
             parts = [b"".join(parts)]
         for part in parts:
