@@ -16,7 +16,7 @@ from typing import Final
 
 import h11
 
-__all__ = ["ChunkedDecoder"]
+__all__ = ["READ_LIMIT", "ChunkedDecoder"]
 
 # h11's grammar (h11/_abnf.py): 1-20 hex digits, an extension it ignores, optional whitespace.
 _CHUNK_HEADER: Final = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*\r\n").fullmatch
@@ -25,6 +25,9 @@ _FIELD: Final = re.compile(
 ).fullmatch
 _FOLD: Final = re.compile(rb"[ \t]+").match
 _BLANK_LINE: Final = re.compile(rb"\n\r?\n")
+#: Body bytes one read hands over at most (give or take a chunk): an event stream is decoded in
+#: batches of about this size, bounding the events held per open stream.
+READ_LIMIT: Final = 4 * 1024
 
 
 class ChunkedDecoder:
@@ -35,11 +38,12 @@ class ChunkedDecoder:
     True and :attr:`extra` holds whatever followed the body.
     """
 
-    __slots__ = ("_buf", "_crlf", "_error", "_max_line", "_remaining", "_trailer", "done", "extra")
+    __slots__ = ("_buf", "_crlf", "_error", "_max_line", "_pos", "_remaining", "_trailer", "done", "extra")
 
     def __init__(self, max_line: int) -> None:
         self._max_line = max_line
         self._buf = b""
+        self._pos = 0  # where the unread part of _buf starts (reads that stop at the limit move it)
         self._remaining = 0  # data bytes of the current chunk still to come
         self._crlf = b""  # what is left to see of the CRLF that ends a chunk's data
         self._trailer = False  # the last chunk was read: the trailer section comes next
@@ -51,33 +55,41 @@ class ChunkedDecoder:
         """Bytes of the body as received (never ``b""``: end of input is the caller's business)."""
         if self.done:
             self.extra += data
-        elif self._buf:
-            self._buf += data
+        elif self._pos < len(self._buf):
+            self._buf = self._buf[self._pos:] + data
+            self._pos = 0
         else:
             self._buf = data
+            self._pos = 0
 
-    def read(self) -> bytes:
-        """All the data the bytes fed so far complete (``b""`` when none); raises on bad framing.
+    def read(self, limit: int = READ_LIMIT) -> bytes:
+        """The data the bytes fed so far complete (``b""`` when none); raises on bad framing.
 
-        Data before a framing error is returned first and the error raised by the next call, as
-        h11 hands over each chunk before it looks at the next one.
+        At most the chunks that make up ``limit`` bytes (the one that crosses it included) come
+        out per call: what the caller decodes from one read stays small, and the rest waits here
+        as bytes. Data before a framing error is returned first and the error raised by the next
+        call, as h11 hands over each chunk before it looks at the next one.
         """
         if self._error is not None:
             raise self._error
         out: list[bytes] = []
         try:
-            self._decode(out)
+            self._decode(out, limit)
         except h11.RemoteProtocolError as exc:
             if not out:
                 raise
             self._error = exc
         return b"".join(out) if len(out) != 1 else out[0]
 
-    def _decode(self, out: list[bytes]) -> None:
+    def _decode(self, out: list[bytes], limit: int) -> None:
         buf = self._buf
-        pos = 0
+        pos = self._pos
         size = len(buf)
+        produced = 0
         while pos < size:
+            if produced >= limit:
+                self._pos = pos  # complete chunks may wait here: not an unfinished line
+                return
             remaining = self._remaining
             if remaining:
                 end = pos + remaining
@@ -87,6 +99,7 @@ class ChunkedDecoder:
                     pos = size
                     break
                 out.append(buf[pos:end])
+                produced += remaining
                 self._remaining = 0
                 self._crlf = b"\r\n"
                 pos = end
@@ -111,13 +124,14 @@ class ChunkedDecoder:
             line = buf[pos:eol + 2]
             match = _CHUNK_HEADER(line)
             if match is None:
-                self._buf = buf[pos:]
+                self._pos = pos
                 raise h11.RemoteProtocolError(f"illegal chunk header: {line!r}")
             pos = eol + 2
             self._remaining = int(match[1], 16)
             if not self._remaining:
                 self._trailer = True
         self._buf = buf[pos:] if pos < size else b""
+        self._pos = 0
         if len(self._buf) > self._max_line:
             raise h11.RemoteProtocolError("Receive buffer too long")
 

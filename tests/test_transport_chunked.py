@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from muxi_proto.http import Request
-from muxi_transports._chunked import ChunkedDecoder
+from muxi_transports._chunked import READ_LIMIT, ChunkedDecoder
 from muxi_transports._errors import ClosedBeforeResponse, IncompleteBody
 from muxi_transports._h11_exchange import END, MAX_HEAD_SIZE, NEED_DATA, ClientExchange, ResponseHead
 
@@ -207,3 +207,33 @@ def test_data_before_a_bad_chunk_comes_first_then_the_error() -> None:
     assert decoder.read() == b"hello"
     with pytest.raises(h11.RemoteProtocolError, match="illegal chunk header"):
         decoder.read()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.integers(1, 300))
+def test_reads_stop_near_the_limit_and_lose_nothing(data: st.DataObject, limit: int) -> None:
+    wire, body = data.draw(chunked_body())
+    decoder = ChunkedDecoder(64)  # a small line limit: complete chunks waiting must not trip it
+    out = b""
+    try:
+        for piece in data.draw(cuts(wire + b"next")):
+            decoder.feed(piece)
+            while chunk := decoder.read(limit):
+                assert len(chunk) < limit + 64  # the chunk that crosses the limit is the last one
+                out += chunk
+    except h11.RemoteProtocolError:
+        return  # hostile trailers (see above)
+    assert out == body
+    assert decoder.done and decoder.extra == b"next"
+
+
+def test_a_big_read_is_handed_over_in_batches() -> None:
+    frames = [b"data: %d\n\n" % i for i in range(3000)]
+    decoder = ChunkedDecoder(MAX_HEAD_SIZE)
+    decoder.feed(b"".join(b"%x\r\n%s\r\n" % (len(f), f) for f in frames) + b"0\r\n\r\n")
+    batches = []
+    while batch := decoder.read():
+        batches.append(batch)
+    assert b"".join(batches) == b"".join(frames)
+    assert len(batches) > 3 and all(len(b) < READ_LIMIT + 100 for b in batches)
+    assert decoder.done
