@@ -24,6 +24,7 @@ _FIELD: Final = re.compile(
     rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+:[ \t]*(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?[ \t]*"
 ).fullmatch
 _FOLD: Final = re.compile(rb"[ \t]+").match
+_HEX: Final = b"0123456789abcdefABCDEF"
 _BLANK_LINE: Final = re.compile(rb"\n\r?\n")
 #: Body bytes one read hands over at most (give or take a chunk): an event stream is decoded in
 #: batches of about this size, bounding the events held per open stream.
@@ -101,6 +102,9 @@ class ChunkedDecoder:
                 out.append(buf[pos:end])
                 produced += remaining
                 self._remaining = 0
+                if buf[end:end + 2] == b"\r\n":  # the usual case, without the footer state
+                    pos = end + 2
+                    continue
                 self._crlf = b"\r\n"
                 pos = end
                 continue
@@ -121,13 +125,17 @@ class ChunkedDecoder:
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
                 break
-            line = buf[pos:eol + 2]
-            match = _CHUNK_HEADER(line)
-            if match is None:
-                self._pos = pos
-                raise h11.RemoteProtocolError(f"illegal chunk header: {line!r}")
+            digits = buf[pos:eol]
+            if 0 < len(digits) <= 20 and not digits.strip(_HEX):  # plain hex: no regex needed
+                self._remaining = int(digits, 16)
+            else:
+                line = buf[pos:eol + 2]
+                match = _CHUNK_HEADER(line)
+                if match is None:
+                    self._pos = pos
+                    raise h11.RemoteProtocolError(f"illegal chunk header: {line!r}")
+                self._remaining = int(match[1], 16)
             pos = eol + 2
-            self._remaining = int(match[1], 16)
             if not self._remaining:
                 self._trailer = True
         self._buf = buf[pos:] if pos < size else b""
