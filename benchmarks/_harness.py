@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 _RESULT = "@@result "
+ROUND_TIMEOUT = 300.0  # seconds
 _ERROR = "@@error "
 
 
@@ -64,8 +66,8 @@ class Worker:
             cwd=tempfile.gettempdir(),  # never the project root: `muxi` must resolve per venv
         )
 
-    def run(self) -> dict[str, Any]:
-        """One round."""
+    def run(self, timeout: float = ROUND_TIMEOUT) -> dict[str, Any]:
+        """One round; a round that takes longer than ``timeout`` seconds kills the worker."""
         process = self._process
         assert process.stdin is not None and process.stdout is not None
         try:
@@ -73,12 +75,17 @@ class Worker:
             process.stdin.flush()
         except BrokenPipeError:
             pass
-        for line in process.stdout:
-            if line.startswith(_RESULT):
-                result: dict[str, Any] = json.loads(line[len(_RESULT):])
-                return result
-            if line.startswith(_ERROR):
-                raise WorkerError(f"{self.name}: {json.loads(line[len(_ERROR):])}")
+        watchdog = threading.Timer(timeout, process.kill)  # a hung contender must not hang the suite
+        watchdog.start()
+        try:
+            for line in process.stdout:
+                if line.startswith(_RESULT):
+                    result: dict[str, Any] = json.loads(line[len(_RESULT):])
+                    return result
+                if line.startswith(_ERROR):
+                    raise WorkerError(f"{self.name}: {json.loads(line[len(_ERROR):])}")
+        finally:
+            watchdog.cancel()
         raise WorkerError(f"{self.name}: the worker exited (code {process.wait()})")
 
     def close(self) -> None:

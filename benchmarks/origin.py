@@ -170,11 +170,14 @@ class _Origin(asyncio.Protocol):
             return
         transport.write(_SSE_HEAD)
         block = _Origin.endless_block
-        while self.transport is not None:
-            await self.can_write.wait()
-            if self.transport is None:
+        while not transport.is_closing():
+            await self.can_write.wait()  # returns at once while writing is allowed...
+            if self.transport is None or transport.is_closing():
                 break
-            self.transport.write(block)
+            transport.write(block)
+            # ...so yield here: a peer that went away must get its connection_lost() delivered
+            # (a write to a dead socket is not buffered, so pause_writing() would never come).
+            await asyncio.sleep(0)
 
 
 def serve() -> None:
