@@ -41,15 +41,29 @@ demo: $(DEMO_STAMP)
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .hypothesis
 
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+# The benchmark suite against the official SDK (its own venv under benchmarks/, created on first use):
+# writes benchmarks/results/RESULTS.md and prints it. `make bench BENCH_ARGS=--quick` for a smoke run.
+bench: $(BENCH_STAMP)
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+.PHONY: bench-quick
+bench-quick: $(BENCH_STAMP)
+	$(PY) benchmarks/run_all.py --quick $(BENCH_ARGS)
+
 # Transport round trips per second, ours against httpx, one local origin server (benchmarks/).
 .PHONY: bench-transports
-bench-transports: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[bench]'
+bench-transports: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_transports.py --json benchmarks/results/transports.json
 
 # SSE decoding throughput against the official SDK and httpx-sse (creates benchmarks/.venv-official).
 .PHONY: bench-sse
-bench-sse: $(STAMP)
+bench-sse: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_sse.py
 
 # Coverage-guided fuzzing (atheris) of every parser: 7 targets x FUZZ_RUNS inputs (>= 1,000,000 in all).

@@ -1,128 +1,139 @@
-"""SSE decoding throughput: muxi_proto against the official SDK's pipeline and httpx-sse.
+"""SSE decoding: ours against the official SDK's pipeline and httpx-sse, with a lower bound.
 
-Usage: ``python benchmarks/bench_sse.py`` (or ``make bench-sse``). Options: ``--events N``
-(default 100000), ``--chunk BYTES`` (4096), ``--repeat N`` (5, best run kept), ``--linear-mib
-LIST`` (sizes for the long-line case, default ``1,2,4,8,16,50``), ``--no-official``.
+Workloads: the chat workload of the SSE issue (N unnamed ``data:`` token frames of about 60 bytes,
+a ``: keepalive`` every 25 frames, a final ``event: done``) and N/4 frames of a real runtime
+capture (about 260 bytes each), cut into fixed-size chunks as a socket delivers them (lines
+straddle chunk boundaries). Every contender gets the same chunks and consumes every event, counting
+them and adding up their data lengths (a checksum that must agree):
 
-Workloads: a chat-like stream of N unnamed ``data:`` token frames of about 60 bytes (the target
-case), and N/4 token frames of a real runtime capture (about 260 bytes each); both with a
-``: keepalive`` comment every 25 frames and a final ``event: done``, cut into fixed-size chunks as a
-socket would deliver them (lines straddle chunk boundaries). Every implementation gets the same
-chunks:
+* lower bound: the chunks re-joined and split at blank lines (``bytes.split``), no decoding, no
+  event objects: the least any SSE consumer in Python does per frame;
+* ours, decoder: ``SSEDecoder.feed`` on each chunk of a transport response (raw SSE, as httpx-sse);
+* ours, client: ``FormationClient.chat_stream`` on a mock transport answering the chunks: the
+  whole pipeline a user iterates (stream wrapper, chat state machine, decoder) minus the socket;
+* official: ``FormationClient.chat_stream`` of muxi 1.20260713.0 on an ``httpx.Client`` whose
+  ``MockTransport`` answers the chunks: its whole pipeline minus the socket;
+* httpx-sse: ``connect_sse(...).iter_sse()`` on the same kind of httpx client.
 
-* ``muxi_proto SSEDecoder``: a generator over ``SSEDecoder.feed`` of each chunk (raw SSE, as
-  httpx-sse does).
-* ``muxi_proto ChatStream``: the sync client's loop over the chat state machine (error frames,
-  stop at ``done``, truncation check).
-* ``official muxi``: ``FormationClient.chat_stream`` of the official SDK on an ``httpx.Client``
-  whose ``MockTransport`` answers with the chunks: its whole pipeline (httpx line decoding, its
-  parser, its chat normaliser) minus the socket.
-* ``httpx-sse``: ``connect_sse(...).iter_sse()`` on the same kind of client.
+Contenders run in their own processes (the official SDK and httpx-sse in benchmarks/.venv-official),
+alternating round by round; a round is the best of ``--repeat`` passes.
 
-Each consumer loop counts the events and adds up their data lengths (a checksum that must agree).
+Long-line check: one ``data:`` line of S MiB fed one byte per ``feed`` call, for growing sizes;
+constant seconds per MiB shows the decoder is linear (no re-scanning of its buffer).
 
-The official SDK and httpx-sse run in ``benchmarks/.venv-official`` (see official_env.py); every
-implementation runs in its own fresh subprocess, one after the other, in this one invocation.
-
-Long-line case: one ``data:`` line of S MiB fed one byte per ``feed`` call, for doubling sizes;
-constant seconds per MiB shows the decoder is linear (no re-scanning or re-joining of the buffer).
+    python benchmarks/bench_sse.py [--quick] [--events N] [--chunk BYTES] [--rounds R]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+import _harness
+import workloads
+
+WORKLOADS = {
+    "chat": ("chat workload (~60-byte token frames)", workloads.chat_workload, 1),
+    "runtime": ("real runtime token frames (~260 bytes), replayed", workloads.runtime_replay, 4),
+}
+LOWER = "lower bound: bytes.split at blank lines"
+DECODER = "ours: SSEDecoder.feed"
+CLIENT = "ours: FormationClient.chat_stream"
+OFFICIAL = "official: FormationClient.chat_stream"
+HTTPX_SSE = "httpx-sse 0.4.3: iter_sse"
 
 
-# --- workload ------------------------------------------------------------------------------------
+# --- worker side -------------------------------------------------------------------------------------
 
 
-def chat_workload(events: int) -> bytes:
-    """About 60 bytes per token frame, a keepalive every 25 frames, then ``done``."""
-    parts = []
-    for i in range(events):
-        if i % 25 == 0:
-            parts.append(b": keepalive\n\n")
-        parts.append(b'data: {"token":{"type":"content","content":"word %07d"}}\n\n' % i)
-    parts.append(b'event: done\ndata: {"finished":true}\n\n')
-    return b"".join(parts)
+def _chunks(workload: str, events: int, chunk: int) -> tuple[list[bytes], int]:
+    count = max(events // WORKLOADS[workload][2], 1)
+    return workloads.split(WORKLOADS[workload][1](count), chunk), count + 1
 
 
-def split(data: bytes, size: int) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
-
-
-# --- workers (each runs in its own process) ------------------------------------------------------
-
-
-def _time(run: Any, repeat: int) -> dict[str, Any]:
+def _timed(make_events: Callable[[], Iterable[Any]], access: str, repeat: int) -> dict[str, Any]:
+    # One consumer loop per way of reading the data (attribute, item, the frame itself), so no
+    # contender pays for an extra function call per event.
     best = float("inf")
-    result: tuple[int, int] = (0, 0)
+    count = total = 0
     for _ in range(repeat):
         start = time.perf_counter()
-        result = run()
+        events = make_events()
+        count = total = 0
+        if access == "attr":
+            for evt in events:
+                count += 1
+                total += len(evt.data)
+        elif access == "item":
+            for evt in events:
+                count += 1
+                total += len(evt["data"])
+        else:
+            for evt in events:
+                count += 1
+                total += len(evt)
         best = min(best, time.perf_counter() - start)
-    return {"seconds": best, "events": result[0], "checksum": result[1]}
+    return {"seconds": best, "events": count, "checksum": total}
 
 
-def worker_ours_decoder(chunks: list[bytes], repeat: int) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
+def lower_bound(workload: str, events: int, chunk: int, repeat: int) -> Callable[[], dict[str, Any]]:
+    """Frames cut out of the bytes, nothing else (counts keepalive frames too)."""
+    chunks, _ = _chunks(workload, events, chunk)
+
+    def frames() -> Iterator[list[bytes]]:
+        tail = b""
+        for piece in chunks:
+            parts = (tail + piece).split(b"\n\n")
+            tail = parts.pop()
+            yield parts
+
+    def run() -> dict[str, Any]:
+        result = _timed(lambda: chain.from_iterable(frames()), "frame", repeat)
+        result["checksum"] = None  # frames are not events: nothing to compare
+        return result
+
+    return run
+
+
+def ours_decoder(workload: str, events: int, chunk: int, repeat: int) -> Callable[[], dict[str, Any]]:
+    """Our decoder over a transport response's chunks."""
     from muxi_proto.sse import SSEDecoder
+    from muxi_transports.base import SyncResponse
 
-    def events() -> Iterator[Any]:
-        # A generator, as a transport adapter would expose it (the others are generators too).
-        decoder = SSEDecoder()
-        for chunk in chunks:
-            yield from decoder.feed(chunk)
-        decoder.end()
+    chunks, _ = _chunks(workload, events, chunk)
 
-    def run() -> tuple[int, int]:
-        count = total = 0
-        for evt in events():
-            count += 1
-            total += len(evt.data)
-        return count, total
+    def make() -> Iterator[Any]:
+        response = SyncResponse(200, (("content-type", "text/event-stream"),), chunks)
+        return chain.from_iterable(map(SSEDecoder().feed, response.iter_bytes()))
 
-    return _time(run, repeat)
+    return lambda: _timed(make, "attr", repeat)
 
 
-def worker_ours_chat(chunks: list[bytes], repeat: int) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
-    from muxi_proto.streams import ChatStream
+def ours_client(workload: str, events: int, chunk: int, repeat: int) -> Callable[[], dict[str, Any]]:
+    """Our whole client pipeline on a mock transport."""
+    from muxi_proto.http import Request
+    from muxi_transports import FormationClient
+    from muxi_transports.mock import MockTransport, StreamingResponse
 
-    def events() -> Iterator[Any]:
-        # The sync client's loop around the chat state machine.
-        stream = ChatStream()
-        for chunk in chunks:
-            yield from stream.feed(chunk)
-            if stream.finished:
-                break
-        stream.eof()
+    chunks, _ = _chunks(workload, events, chunk)
 
-    def run() -> tuple[int, int]:
-        count = total = 0
-        for evt in events():
-            count += 1
-            total += len(evt.data)
-        return count, total
+    def handler(request: Request) -> StreamingResponse:
+        return StreamingResponse(200, (("content-type", "text/event-stream"),), chunks)
 
-    return _time(run, repeat)
+    client = FormationClient(url="http://127.0.0.1:9", client_key="ck", transport=MockTransport(handler))
+
+    def make() -> Iterable[Any]:
+        return client.chat_stream({"message": "hi"})
+
+    return lambda: _timed(make, "attr", repeat)
 
 
-def _mock_client(chunks: list[bytes]) -> Any:
-    # httpx with a transport that answers every request with the chunks: everything but the
-    # socket, exactly as the official SDK and httpx-sse run on a real response.
+def _httpx_mock(chunks: list[bytes]) -> Any:
+    # Everything but the socket, exactly as the official SDK and httpx-sse run on a real response.
     import httpx
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -131,182 +142,154 @@ def _mock_client(chunks: list[bytes]) -> Any:
     return httpx.Client(transport=httpx.MockTransport(handler))
 
 
-def worker_official(chunks: list[bytes], repeat: int) -> dict[str, Any]:
+def official(workload: str, events: int, chunk: int, repeat: int) -> Callable[[], dict[str, Any]]:
+    """The official SDK's chat_stream on httpx's mock transport."""
     from muxi import FormationClient  # the official SDK (only importable in its own venv)
 
+    chunks, _ = _chunks(workload, events, chunk)
     client = FormationClient(base_url="http://127.0.0.1:9/v1", client_key="ck", admin_key="ak")
-    client._transport._client = _mock_client(chunks)
-
-    def run() -> tuple[int, int]:
-        count = total = 0
-        for evt in client.chat_stream({"message": "hi"}):
-            count += 1
-            total += len(evt["data"])
-        return count, total
-
-    return _time(run, repeat)
+    client._transport._client = _httpx_mock(chunks)
+    return lambda: _timed(lambda: client.chat_stream({"message": "hi"}), "item", repeat)
 
 
-def worker_httpx_sse(chunks: list[bytes], repeat: int) -> dict[str, Any]:
+def httpx_sse(workload: str, events: int, chunk: int, repeat: int) -> Callable[[], dict[str, Any]]:
+    """httpx-sse's iter_sse on httpx's mock transport."""
     from httpx_sse import connect_sse
 
-    http = _mock_client(chunks)
+    chunks, _ = _chunks(workload, events, chunk)
+    http = _httpx_mock(chunks)
 
-    def run() -> tuple[int, int]:
-        count = total = 0
+    def make() -> Iterator[Any]:
         with connect_sse(http, "POST", "http://127.0.0.1:9/v1/chat") as source:
-            for evt in source.iter_sse():
-                count += 1
-                total += len(evt.data)
-        return count, total
+            yield from source.iter_sse()
 
-    return _time(run, repeat)
+    return lambda: _timed(make, "attr", repeat)
 
 
-def worker_linear(sizes_mib: list[float]) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
-    import resource
-
+def linear(sizes_mib: list[float]) -> Callable[[], dict[str, Any]]:
+    """One long data line fed one byte per call, for each size."""
     from muxi_proto.sse import SSEDecoder
 
-    rows = []
-    for mib in sizes_mib:
-        size = int(mib * 1024 * 1024)
-        decoder = SSEDecoder(max_size=size + 64)
-        feed = decoder.feed
-        byte = b"x"
-        start = time.perf_counter()
-        feed(b"data: ")
-        for _ in range(size):
-            feed(byte)
-        [evt] = feed(b"\n\n")
-        seconds = time.perf_counter() - start
-        assert len(evt.data) == size
-        del evt
-        rows.append({"mib": mib, "seconds": seconds})
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"rows": rows, "max_rss_mib": rss_kib / 1024}
+    def run() -> dict[str, Any]:
+        rows = []
+        for mib in sizes_mib:
+            size = int(mib * 1024 * 1024)
+            decoder = SSEDecoder(max_size=size + 64)
+            feed = decoder.feed
+            byte = b"x"
+            start = time.perf_counter()
+            feed(b"data: ")
+            for _ in range(size):
+                feed(byte)
+            [evt] = feed(b"\n\n")
+            seconds = time.perf_counter() - start
+            assert len(evt.data) == size
+            del evt
+            rows.append({"mib": mib, "seconds": seconds})
+        return {"rows": rows, "max_rss_mib": _harness.rss_mib()}
+
+    return run
 
 
-WORKERS = {
-    "ours-decoder": worker_ours_decoder,
-    "ours-chat": worker_ours_chat,
-    "official": worker_official,
-    "httpx-sse": worker_httpx_sse,
-}
+# --- driver side -------------------------------------------------------------------------------------
 
 
-def worker_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--worker", required=True)
-    parser.add_argument("--input")
-    parser.add_argument("--chunk", type=int, default=4096)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--sizes", default="")
-    args = parser.parse_args(argv)
-    if args.worker == "linear":
-        result = worker_linear([float(s) for s in args.sizes.split(",") if s])
-    else:
-        chunks = split(Path(args.input).read_bytes(), args.chunk)
-        result = WORKERS[args.worker](chunks, args.repeat)
-    print(json.dumps(result))
+def measure(opts: argparse.Namespace, official_py: str | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """Every workload, every contender; plus the long-line check."""
+    ours = sys.executable
+    out: dict[str, Any] = {}
+    for workload in WORKLOADS:
+        log(f"sse: {workload}")
+        kw = {"workload": workload, "events": opts.events, "chunk": opts.chunk, "repeat": opts.repeat}
+        contenders: list[tuple[str, Any, str, str, dict[str, Any]]] = [
+            (LOWER, ours, "bench_sse", "lower_bound", kw),
+            (DECODER, ours, "bench_sse", "ours_decoder", kw),
+            (CLIENT, ours, "bench_sse", "ours_client", kw),
+        ]
+        if official_py:
+            contenders += [(OFFICIAL, official_py, "bench_sse", "official", kw),
+                           (HTTPX_SSE, official_py, "bench_sse", "httpx_sse", kw)]
+        results = _harness.alternate(contenders, opts.rounds)
+        _, expected_events = _chunks(workload, opts.events, opts.chunk)
+        checksum = results[DECODER][0]["checksum"]
+        for name, rounds in results.items():
+            for r in rounds:
+                if name != LOWER and (r["events"], r["checksum"]) != (expected_events, checksum):
+                    raise SystemExit(f"{name} decoded different events: {r} (expected {expected_events}, {checksum})")
+        size = sum(len(c) for c in _chunks(workload, opts.events, opts.chunk)[0])
+        out[workload] = {
+            "events": expected_events, "bytes": size,
+            "stats": {name: _harness.Stats.of(r["seconds"] for r in rounds) for name, rounds in results.items()},
+        }
+    if opts.linear_mib:
+        log("sse: long line")
+        sizes = [float(s) for s in opts.linear_mib.split(",") if s]
+        out["linear"] = _harness.run_once("linear", ours, "bench_sse", "linear", sizes_mib=sizes)
+    return out
 
 
-# --- driver --------------------------------------------------------------------------------------
+def report(opts: argparse.Namespace, data: dict[str, Any]) -> tuple[str, list[tuple[str, float, float]]]:
+    """The markdown section and the target checks."""
+    lines = [
+        "## 1. SSE decoding",
+        "",
+        f"{opts.chunk}-byte chunks, every event consumed (count and data length checked equal across "
+        f"contenders); {opts.rounds} rounds alternating, each the best of {opts.repeat} passes. "
+        "Ratio: how many times faster ours is, on medians.",
+    ]
+    checks: list[tuple[str, float, float]] = []
+    for workload, (title, _, _) in WORKLOADS.items():
+        if workload not in data:
+            continue
+        section = data[workload]
+        stats: dict[str, _harness.Stats] = section["stats"]
+        events = section["events"]
+        lines += ["", f"**{title}**: {events:,} events, {section['bytes'] / 1e6:.2f} MB", ""]
+        rows = []
+        for name, st in stats.items():
+            vs_official = vs_httpx = ""
+            if name in (DECODER, CLIENT) and OFFICIAL in stats:
+                r1, r2 = st.speedup_over(stats[OFFICIAL]), st.speedup_over(stats[HTTPX_SSE])
+                vs_official, vs_httpx = _harness.ratio_text(r1), _harness.ratio_text(r2)
+                if workload == "chat":
+                    checks.append((f"SSE {name} vs official pipeline", r1, 4.0))
+                    checks.append((f"SSE {name} vs httpx-sse", r2, 4.0))
+            rows.append([name, f"{st.median * 1e3:.1f}", f"{st.best * 1e3:.1f}",
+                         f"{st.median / events * 1e9:.0f}", f"{section['bytes'] / st.median / 1e6:.0f}",
+                         vs_official, vs_httpx])
+        lines.append(_harness.table(
+            ["contender", "median ms", "best ms", "ns/event", "MB/s", "vs official", "vs httpx-sse"], rows))
+    if "linear" in data:
+        lin = data["linear"]
+        lines += ["", "**Long line, one byte per `feed()`** (linear: constant s/MiB)", ""]
+        lines.append(_harness.table(
+            ["MiB", "seconds", "s/MiB"],
+            [[f"{r['mib']:g}", f"{r['seconds']:.2f}", f"{r['seconds'] / r['mib']:.3f}"] for r in lin["rows"]]))
+    return "\n".join(lines), checks
 
 
-def run_worker(python: str | Path, *args: str) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    out = subprocess.run(
-        [str(python), str(Path(__file__).resolve()), *args],
-        check=True, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(),
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
-
-LABELS = {
-    "ours-decoder": "muxi_proto SSEDecoder",
-    "ours-chat": "muxi_proto ChatStream",
-    "official": "official muxi 1.20260713.0",
-    "httpx-sse": "httpx-sse 0.4.3",
-}
-
-
-def compare(title: str, data: bytes, events: int, pythons: dict[str, str | Path], args: Any) -> None:
-    """Run every implementation on ``data`` and print the table and the ratios."""
-    print(f"\n{title}: {events} frames, {len(data) / 1e6:.2f} MB, {args.chunk}-byte chunks, "
-          f"best of {args.repeat}")
-    results: dict[str, dict[str, Any]] = {}
-    with tempfile.NamedTemporaryFile(suffix=".sse") as handle:
-        handle.write(data)
-        handle.flush()
-        for name, python in pythons.items():
-            results[name] = run_worker(
-                python, "--worker", name, "--input", handle.name,
-                "--chunk", str(args.chunk), "--repeat", str(args.repeat))
-    expected = (events, results["ours-decoder"]["checksum"])
-    print(f"  {'implementation':<28} {'seconds':>9} {'MB/s':>8} {'events/s':>11} {'ns/event':>9}")
-    for name, r in results.items():
-        if (r["events"], r["checksum"]) != expected:
-            raise SystemExit(f"{name} decoded different events: {r} (expected {expected})")
-        print(f"  {LABELS[name]:<28} {r['seconds']:>9.4f} {len(data) / r['seconds'] / 1e6:>8.1f} "
-              f"{r['events'] / r['seconds']:>11,.0f} {r['seconds'] / r['events'] * 1e9:>9.0f}")
-    if "official" in results:
-        print("  ratios (how many times faster muxi_proto is):")
-        for ours in ("ours-decoder", "ours-chat"):
-            for other in ("official", "httpx-sse"):
-                ratio = results[other]["seconds"] / results[ours]["seconds"]
-                print(f"    {LABELS[ours]:<24} vs {LABELS[other]:<28} {ratio:5.2f}x")
-
-
-def runtime_replay(events: int) -> bytes:
-    """The token frames of a real runtime capture (about 260 bytes each), replayed in a loop."""
-    capture = (ROOT / "tests" / "fixtures" / "runtime-chat-stream.sse").read_bytes()
-    frames = [f + b"\n\n" for f in capture.split(b"\n\n") if f.startswith(b"data: ")]
-    parts = []
-    for i in range(events):
-        if i % 25 == 0:
-            parts.append(b": keepalive\n\n")
-        parts.append(frames[i % len(frames)])
-    parts.append(b'event: done\ndata: {"finished":true}\n\n')
-    return b"".join(parts)
+def add_options(parser: argparse.ArgumentParser, quick: bool) -> None:
+    """Options of this benchmark (shared with run_all)."""
+    parser.add_argument("--events", type=int, default=20_000 if quick else 100_000)
+    parser.add_argument("--chunk", type=int, default=4096, help="bytes per chunk")
+    parser.add_argument("--rounds", type=int, default=3 if quick else 7)
+    parser.add_argument("--repeat", type=int, default=3, help="passes per round (best kept)")
+    parser.add_argument("--linear-mib", default="" if quick else "1,4,16",
+                        help="sizes of the long-line check, e.g. 1,2,4,8,16,50 ('' to skip)")
 
 
 def main() -> None:
+    quick = "--quick" in sys.argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--chunk", type=int, default=4096)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--linear-mib", default="1,2,4,8,16,50")
+    parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-official", action="store_true", help="skip the official SDK and httpx-sse")
-    args = parser.parse_args()
-
-    print(f"Python {sys.version.split()[0]}; each implementation in its own process, one after another")
-    pythons: dict[str, str | Path] = {"ours-decoder": sys.executable, "ours-chat": sys.executable}
-    if not args.no_official:
-        sys.path.insert(0, str(HERE))
-        import official_env
-
-        official = official_env.ensure()
-        pythons.update({"official": official, "httpx-sse": official})
-
-    compare("chat-like workload (the target)", chat_workload(args.events), args.events + 1, pythons, args)
-    replay = max(args.events // 4, 1)
-    compare("real runtime token frames, replayed", runtime_replay(replay), replay + 1, pythons, args)
-
-    sizes = [s for s in args.linear_mib.split(",") if s]
-    if sizes:
-        print("\none data line fed one byte per feed() call (linear time means constant s/MiB):")
-        linear = run_worker(sys.executable, "--worker", "linear", "--sizes", ",".join(sizes))
-        for row in linear["rows"]:
-            per_mib = row["seconds"] / row["mib"]
-            print(f"  {row['mib']:>6g} MiB  {row['seconds']:8.2f} s  {per_mib:6.3f} s/MiB")
-        print(f"  peak RSS of that process: {linear['max_rss_mib']:.0f} MiB")
+    add_options(parser, quick)
+    opts = parser.parse_args()
+    official_py = None if opts.no_official else str(_harness.official_python())
+    data = measure(opts, official_py, lambda msg: print(msg, file=sys.stderr))
+    text, _ = report(opts, data)
+    print(text)
 
 
 if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        worker_main(sys.argv[1:])
-    else:
-        main()
+    main()

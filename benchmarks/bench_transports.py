@@ -93,6 +93,19 @@ def muxi_sync(url: str, n: int) -> float:
         return time.perf_counter() - start
 
 
+def muxi_socket(url: str, n: int) -> float:
+    from muxi_proto.http import Request
+    from muxi_transports import SocketTransport
+
+    with SocketTransport() as transport:
+        request = Request("GET", url)
+        start = time.perf_counter()
+        for _ in range(n):
+            with transport.send(request) as response:
+                response.read()
+        return time.perf_counter() - start
+
+
 def httpx_sync(url: str, n: int) -> float:
     import httpx
 
@@ -151,6 +164,7 @@ CONTENDERS: list[tuple[str, str, Runner]] = [
     ("raw socket (server ceiling)", "", raw_socket),
     ("httpx.Client", "sync", httpx_sync),
     ("HTTPCoreTransport", "sync", muxi_sync),
+    ("SocketTransport", "sync", muxi_socket),
     ("httpx.AsyncClient (asyncio)", "async", httpx_async),
     ("AsyncHTTPCoreTransport (asyncio)", "async", _muxi_async("httpcore", "asyncio")),
     ("AsyncHTTPCoreTransport (trio)", "async", _muxi_async("httpcore", "trio")),

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import platform
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "RequestBuilder",
     "client_header",
     "encode_json",
+    "new_uuid4",
     "quote_segment",
 ]
 
@@ -52,6 +53,19 @@ def quote_segment(value: object) -> str:
     if not text:
         raise ConfigurationError("INVALID_ARGUMENT", "an empty value cannot be a path segment")
     return quote(text, safe="")
+
+
+def new_uuid4() -> str:
+    """A random (version 4) UUID in its hyphenated form, as ``str(uuid.uuid4())`` gives.
+
+    Built straight from 16 random bytes: ``uuid.UUID`` costs more than the request it labels.
+    """
+    h = os.urandom(16).hex()
+    # Version nibble 4; variant bits 10 (the first hex digit of the fourth group is 8, 9, a or b).
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = "89ab"
 
 
 def encode_json(value: Any) -> bytes:
@@ -114,7 +128,7 @@ class RequestBuilder:
     config: ServerConfig | FormationConfig
     sdk_header: str = f"{SDK_NAME}/{__version__}"
     client: str = field(default_factory=client_header)
-    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
+    new_id: Callable[[], str] = new_uuid4
 
     def __post_init__(self) -> None:
         cfg = self.config

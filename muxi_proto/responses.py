@@ -93,9 +93,15 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+_decode_json = json.JSONDecoder().decode
+
+
 def parse_json(body: bytes) -> Any:
     """``json.loads`` that raises :class:`ResponseDecodeError` instead of library errors."""
     try:
+        if body[:1] == b"{" and body[1:2] not in (b"", b"\x00"):
+            # Certainly UTF-8 (json.loads would work that out byte by byte first): decode directly.
+            return _decode_json(body.decode("utf-8", "surrogatepass"))
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ResponseDecodeError(message=f"response is not valid JSON: {_excerpt(body)!r}") from exc

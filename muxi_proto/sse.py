@@ -22,6 +22,7 @@ How it stays fast and linear (this is the hot path of every stream):
 from __future__ import annotations
 
 import json as _json
+import re
 from collections.abc import Iterator, Mapping
 from itertools import repeat
 from typing import Any, Final
@@ -45,6 +46,8 @@ _BOM: Final = b"\xef\xbb\xbf"
 _MAX_RETRY_DIGITS: Final = 4000
 _REPR_DATA: Final = 120
 _KEEPALIVE: Final = "\n\n: keepalive\n\n"  # as the MUXI runtime sends it, with the blank line before
+_KEEPALIVE_FRAME: Final = b": keepalive\n\n"
+_DATA_FRAME: Final = re.compile(rb"data: ([^\r\n]*)\n\n").fullmatch  # one whole one-line data frame
 
 
 class ServerSentEvent(Mapping[str, Any]):
@@ -231,7 +234,16 @@ class SSEDecoder:
             data = self._prefix(data)
             if not data:
                 return []
-        if b"\r" in data:
+        if not self._dirty and not self._buf:
+            # The runtime writes every frame as its own HTTP chunk: a whole "data: value" frame,
+            # or a keepalive, fed alone on a clean state (no field since the last blank line).
+            frame = _DATA_FRAME(data)
+            if frame is not None and len(data) - 2 <= self._max:
+                text = frame[1].decode("utf-8", "replace")
+                return [ServerSentEvent("message", text, self._id_buffer, self._retry)]
+            if data == _KEEPALIVE_FRAME and len(data) - 2 <= self._max:
+                return []
+        if 13 in data:  # CR (an int: much cheaper than looking for b"\r")
             if data[-1] == 13:
                 self._skip_lf = self._special = True
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -321,7 +333,7 @@ class SSEDecoder:
         # dispatched. A piece without LF is a whole one-line event: the MUXI norm, built in bulk.
         # A comment between two blank lines changes nothing (the state after a blank line is
         # already reset), so the runtime's keepalives can go before the cut.
-        text = text.replace(_KEEPALIVE, "\n\n")
+        text = "\n\n".join(text.split(_KEEPALIVE))  # (one scan; replace() makes two)
         pieces = text.split("\n\ndata: ")
         last = len(pieces) - 1
         new = ServerSentEvent
@@ -352,7 +364,12 @@ class SSEDecoder:
                     else:
                         append(new("message", piece, last_id, retry))
         tail = pieces[last]
-        if "\n" in tail:
+        lf = tail.find("\n")
+        if lf >= 0 and lf == len(tail) - 1:
+            # "value\n": its line then a blank line (the text stops before the final line end), so
+            # a whole one-line event: the usual end of a chunk that ends between two events.
+            out.append(new("message", tail[:lf], self._id_buffer, self._retry))
+        elif lf >= 0:
             self._data_piece(tail, out)
         else:
             # One data line of an event still open; the state was clean (a dispatch just

@@ -15,6 +15,7 @@ from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
 from .clients import AsyncFormationClient, AsyncServerClient, FormationClient, ServerClient
 from .httpcore_transport import AsyncHTTPCoreTransport, HTTPCoreTransport
 from .mock import AsyncMockTransport, MockTransport, StreamingResponse
+from .socket_transport import SocketTransport
 
 if TYPE_CHECKING:
     from .trio_transport import TrioTransport
@@ -28,6 +29,7 @@ __all__ = [
     "FormationConfig",
     "ServerClient",
     "ServerConfig",
+    "SocketTransport",
     "Stream",
     "AsyncHTTPCoreTransport",
     "AsyncMockTransport",

@@ -11,6 +11,7 @@ import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from itertools import chain
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -288,16 +289,17 @@ class Stream(Generic[E]):
     garbage collected; ``with`` or :meth:`close` does it at a moment of your choosing.
     """
 
-    # No reference cycles (an iterator, not a generator holding ``self``): dropping the last
-    # reference frees the stream, and its connection, at once.
-    __slots__ = ("_chunks", "_done", "_pending", "_response", "machine")
+    __slots__ = ("_batches", "_events", "_response", "machine")
 
     def __init__(self, response: SyncResponse, machine: StreamMachine[E]) -> None:
         self._response = response
         self.machine = machine
-        self._chunks = response.iter_bytes()
-        self._pending: deque[E] = deque()
-        self._done = False
+        # The events of each chunk come out of the machine as a list; `chain` hands them over one
+        # by one in C, so Python code runs once per chunk, not once per event. The batches object
+        # owns the connection: whoever holds the iterator (a `for` loop) keeps it, and dropping the
+        # last reference closes it (no reference cycle, so at once).
+        self._batches = _Batches(response, machine)
+        self._events: Iterator[E] = chain.from_iterable(self._batches)
 
     @property
     def headers(self) -> Headers:
@@ -305,27 +307,10 @@ class Stream(Generic[E]):
         return self._response.headers
 
     def __iter__(self) -> Iterator[E]:
-        return self
+        return self._events
 
     def __next__(self) -> E:
-        pending = self._pending
-        while not pending:
-            if self._done:
-                raise StopIteration
-            try:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    self._done = True
-                    self.machine.eof()  # raises when the terminal event never came
-                else:
-                    pending.extend(self.machine.feed(chunk))
-                    self._done = self.machine.finished
-            except BaseException:
-                self.close()
-                raise
-            if self._done:
-                self._response.close()  # release the connection before handing out the last events
-        return pending.popleft()
+        return next(self._events)
 
     # Chat conveniences (chat and audio chat streams).
     def tokens(self: Stream[ServerSentEvent]) -> Iterator[ChatToken]:
@@ -353,15 +338,70 @@ class Stream(Generic[E]):
 
     def close(self) -> None:
         """Stop reading and release the connection."""
-        self._done = True
-        self._pending.clear()
-        self._response.close()
+        self._batches.close()
 
     def __enter__(self) -> Stream[E]:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+
+class _Batches(Generic[E]):
+    """The events of a sync stream, one list per body chunk; owns and closes the connection.
+
+    A plain iterator, not a generator: nothing refers back to it, so when the last holder (the
+    stream, or the ``chain`` a ``for`` loop is running) lets go, ``__del__`` closes an unfinished
+    connection at once.
+    """
+
+    __slots__ = ("_batch", "_chunks", "_done", "_machine", "_response")
+
+    def __init__(self, response: SyncResponse, machine: StreamMachine[E]) -> None:
+        self._response = response
+        self._machine = machine
+        self._chunks = response.iter_bytes()
+        self._batch: list[E] = []  # the list `chain` is in; emptied by close() so iteration stops
+        self._done = False
+
+    def __iter__(self) -> _Batches[E]:
+        return self
+
+    def __next__(self) -> list[E]:
+        if self._done:
+            raise StopIteration
+        machine = self._machine
+        try:
+            while True:
+                if machine.finished:
+                    # Raises what the stream still owes (an error frame that came after other
+                    # events of its chunk); nothing after the terminal event.
+                    self._done = True
+                    machine.eof()
+                    break
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    self._done = True
+                    machine.eof()  # a truncation raises here
+                    break
+                events = machine.feed(chunk)
+                if machine.finished:
+                    self._response.close()  # release the connection before handing out the last events
+                if events:
+                    batch = events if type(events) is list else list(events)
+                    self._batch = batch
+                    return batch
+        except BaseException:
+            self.close()
+            raise
+        self._response.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        self._done = True
+        self._batch.clear()  # events of the current chunk not handed out yet are dropped too
+        self._response.close()
 
     def __del__(self) -> None:
         response = getattr(self, "_response", None)  # absent if __init__ failed
@@ -379,7 +419,7 @@ class AsyncStream(Generic[E]):
 
     # Plain iterator objects, no async generators: trio warns about each async generator the
     # garbage collector finalises, and a generator holding ``self`` would delay the collection.
-    __slots__ = ("_chunks", "_done", "_loop", "_pending", "_response", "machine")
+    __slots__ = ("_chunks", "_done", "_loop", "_pending", "_response", "_settled", "machine")
 
     def __init__(self, response: AsyncResponse, machine: StreamMachine[E]) -> None:
         self._response = response
@@ -387,6 +427,7 @@ class AsyncStream(Generic[E]):
         self._chunks = response.aiter_bytes()
         self._pending: deque[E] = deque()
         self._done = False
+        self._settled = False  # eof() has been called
         self._loop = LoopHandle.current()
 
     @property
@@ -401,12 +442,15 @@ class AsyncStream(Generic[E]):
         pending = self._pending
         while not pending:
             if self._done:
+                if not self._settled:  # ended by its terminal event: an error frame may be owed
+                    self._settled = True
+                    self.machine.eof()
                 raise StopAsyncIteration
             try:
                 try:
                     chunk = await self._chunks.__anext__()
                 except StopAsyncIteration:
-                    self._done = True
+                    self._done = self._settled = True
                     self.machine.eof()  # raises when the terminal event never came
                 else:
                     pending.extend(self.machine.feed(chunk))
@@ -441,7 +485,7 @@ class AsyncStream(Generic[E]):
 
     async def aclose(self) -> None:
         """Stop reading and release the connection."""
-        self._done = True
+        self._done = self._settled = True
         self._pending.clear()
         await self._response.aclose()
 

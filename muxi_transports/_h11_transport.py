@@ -13,7 +13,7 @@ import select
 import socket
 from collections import deque
 from functools import partial
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import h11
 
@@ -80,27 +80,35 @@ class _Connection:
         self.exchange = ClientExchange()
 
 
-class IdlePool:
+class _Pooled(Protocol):
+    @property
+    def origin(self) -> tuple[str, str, int]: ...
+
+
+P = TypeVar("P", bound=_Pooled)
+
+
+class IdlePool(Generic[P]):
     """Idle keep-alive connections per origin, newest first, at most ``max_per_origin`` each."""
 
     __slots__ = ("_idle", "max_per_origin")
 
     def __init__(self, max_per_origin: int) -> None:
         self.max_per_origin = max_per_origin
-        self._idle: dict[tuple[str, str, int], deque[_Connection]] = {}
+        self._idle: dict[tuple[str, str, int], deque[P]] = {}
 
-    def take(self, origin: tuple[str, str, int]) -> _Connection | None:
+    def take(self, origin: tuple[str, str, int]) -> P | None:
         """The most recently used idle connection to ``origin``, or None."""
         idle = self._idle.get(origin)
         return idle.pop() if idle else None
 
-    def put(self, conn: _Connection) -> _Connection | None:
+    def put(self, conn: P) -> P | None:
         """Park ``conn``; returns the connection pushed out (the oldest), if the list was full."""
         idle = self._idle.setdefault(conn.origin, deque())
         idle.append(conn)
         return idle.popleft() if len(idle) > self.max_per_origin else None
 
-    def drain(self) -> list[_Connection]:
+    def drain(self) -> list[P]:
         """Remove and return every idle connection."""
         out = [conn for idle in self._idle.values() for conn in idle]
         self._idle.clear()
@@ -125,7 +133,7 @@ class H11AsyncTransport(AsyncTransport):
     def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10) -> None:
         self._verify = verify
         self._ssl_context = ssl_context(verify, alpn=["http/1.1"]) if verify is not True else None
-        self._pool = IdlePool(max_idle_per_origin)
+        self._pool: IdlePool[_Connection] = IdlePool(max_idle_per_origin)
         self._active: set[_Connection] = set()
         self._closed = False
 
@@ -196,7 +204,7 @@ class H11AsyncTransport(AsyncTransport):
         conn: _Connection, request: Request, timeout: Timeout, deadline: Deadline | None
     ) -> ResponseHead:
         exchange, stream = conn.exchange, conn.stream
-        parts = exchange.request_bytes(request)
+        parts = exchange.request_bytes(request, conn.origin)
         if len(parts) > 1 and len(request.body) <= _COALESCE_LIMIT:
             parts = [b"".join(parts)]
         for part in parts:

@@ -112,20 +112,21 @@ def _pool_wait_cut(timeout: Timeout) -> bool:
     return timeout.total is not None and (timeout.pool is None or timeout.pool > timeout.total)
 
 
-def _core_request(request: Request) -> httpcore.Request:
+def _core_request(request: Request, origin: tuple[str, str, int]) -> httpcore.Request:
     timeout = request.timeout
+    scheme, host, port = origin
     # httpcore's own pool queue (async transport) waits no longer than the deadline allows.
     pool = timeout.total if _pool_wait_cut(timeout) else timeout.pool
     url = httpcore.URL(
-        scheme=request.scheme.encode("ascii"),
-        host=request.host.encode("ascii"),
-        port=request.port,
+        scheme=scheme.encode("ascii"),
+        host=host.encode("ascii"),
+        port=port,
         target=request.target.encode("ascii"),
     )
     return httpcore.Request(
         request.method.encode("ascii"),
         url,
-        headers=wire_headers(request),
+        headers=wire_headers(request, origin),
         content=_Body(request.body),
         extensions={
             "timeout": {
@@ -138,10 +139,11 @@ def _core_request(request: Request) -> httpcore.Request:
     )
 
 
-def _has_idle(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool, request: Request) -> bool:
+def _has_idle(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool, origin: tuple[str, str, int]) -> bool:
     """Is there an idle keep-alive connection the request may go out on?"""
-    origin = httpcore.Origin(request.scheme.encode("ascii"), request.host.encode("ascii"), request.port)
-    return any(conn.is_idle() and conn.can_handle_request(origin) for conn in pool.connections)
+    scheme, host, port = origin
+    core_origin = httpcore.Origin(scheme.encode("ascii"), host.encode("ascii"), port)
+    return any(conn.is_idle() and conn.can_handle_request(core_origin) for conn in pool.connections)
 
 
 def _stale(exc: Exception) -> bool:
@@ -243,13 +245,14 @@ class HTTPCoreTransport(Transport):
         return _Slot(self._slots)
 
     def _send(self, request: Request) -> httpcore.Response:
-        reused = _has_idle(self._pool, request)
+        origin = request.origin
+        reused = _has_idle(self._pool, origin)
         try:
-            return self._pool.handle_request(_core_request(request))
+            return self._pool.handle_request(_core_request(request, origin))
         except Exception as exc:
             if not (reused and _stale(exc)):
                 raise
-            return self._pool.handle_request(_core_request(request))  # once, on a new connection
+            return self._pool.handle_request(_core_request(request, origin))  # once, on a new connection
 
     def close(self) -> None:
         """Close every pooled connection; later requests fail."""
@@ -348,13 +351,15 @@ class AsyncHTTPCoreTransport(AsyncTransport):
         return AsyncResponse(response.status, _headers(response), body, request=request, on_close=body.aclose)
 
     async def _send(self, request: Request) -> httpcore.Response:
-        reused = _has_idle(self._pool, request)
+        origin = request.origin
+        reused = _has_idle(self._pool, origin)
         try:
-            return await self._pool.handle_async_request(_core_request(request))
+            return await self._pool.handle_async_request(_core_request(request, origin))
         except Exception as exc:
             if not (reused and _stale(exc)):
                 raise
-            return await self._pool.handle_async_request(_core_request(request))  # once, on a new connection
+            # once, on a new connection
+            return await self._pool.handle_async_request(_core_request(request, origin))
 
     async def aclose(self) -> None:
         """Close every pooled connection; later requests fail."""

@@ -109,9 +109,14 @@ async def test_a_48_kib_head_is_accepted(flavour: Flavour) -> None:
 
 
 @pytest.mark.parametrize("shape", ["one value", "many headers"])
-async def test_a_head_over_128_kib_is_refused(flavour: Flavour, shape: str) -> None:
-    """h11 (anyio, trio) stops at 64 KiB, httpcore at 100 KiB; nothing buffers a larger head."""
-    pad = b"X-Pad: " + b"p" * 128 * 1024 + b"\r\n" if shape == "one value" else b"X-P: q\r\n" * 20_000
+async def test_a_head_of_256_kib_is_refused(flavour: Flavour, shape: str) -> None:
+    """h11 (anyio, trio) stops at 64 KiB, httpcore once 100 KiB are buffered without a complete head.
+
+    httpcore checks its bound only while a head is incomplete and reads 64 KiB at a time, so a head
+    that completes within the read that crosses 100 KiB passes (up to about 164 KiB): 256 KiB is
+    refused whatever the read sizes, which is the guarantee (nothing buffers an unbounded head).
+    """
+    pad = b"X-Pad: " + b"p" * 256 * 1024 + b"\r\n" if shape == "one value" else b"X-P: q\r\n" * 40_000
     with RawServer(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + pad, b"{}")) as server:
         outcome = await call(flavour, config(server.url), "get_status")
         assert "malformed response" in outcome.raised(ProtocolError).message

@@ -1,0 +1,216 @@
+"""Streaming end to end: consume one long chat stream from the local origin, ours vs official.
+
+The origin (benchmarks/origin.py, its own process) answers ``POST /v1/chat`` with ``--events``
+token frames (about 60 bytes each, a keepalive every 25) and ``event: done``, chunked, one HTTP
+chunk per frame as the runtime writes them. Each contender calls ``chat_stream`` and iterates
+every event, counting them and adding up their data lengths (checked equal across contenders); the
+time runs from the call to the end of the stream. Ours on every transport, sync and async, against
+the official sync and async clients; contenders alternate round by round.
+
+    python benchmarks/bench_streaming.py [--quick] [--events N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import _harness
+import bench_requests
+import origin as origin_mod
+
+OFFICIAL_SYNC = "official (httpx.Client)"
+OFFICIAL_ASYNC = "official (httpx.AsyncClient, asyncio)"
+OURS_SYNC = "ours HTTPCoreTransport (sync)"
+OURS_SOCKET = "ours SocketTransport (sync)"
+
+
+def _message(events: int, framing: str) -> str:
+    return str(events) if framing == "event" else f"{events}:{framing}"
+
+
+# --- worker side -------------------------------------------------------------------------------------
+
+
+def ours_sync(origin: str, events: int, framing: str, transport: str = "httpcore") -> Callable[[], dict[str, Any]]:
+    """Our blocking client on httpcore (the default transport) or on SocketTransport."""
+    from muxi_transports import FormationClient, SocketTransport
+
+    def run() -> dict[str, Any]:
+        http = SocketTransport() if transport == "socket" else None
+        with FormationClient(url=origin, client_key=bench_requests.CLIENT_KEY, transport=http) as client:
+            start = time.perf_counter()
+            count = total = 0
+            for evt in client.chat_stream({"message": _message(events, framing)}):
+                count += 1
+                total += len(evt.data)
+            seconds = time.perf_counter() - start
+        if http is not None:
+            http.close()
+        return {"seconds": seconds, "events": count, "checksum": total}
+
+    return run
+
+
+def ours_async(origin: str, events: int, framing: str, transport: str, backend: str) -> Callable[[], dict[str, Any]]:
+    """Our async client on ``transport`` under ``backend``."""
+    import anyio
+
+    from muxi_transports import AsyncFormationClient
+
+    async def main() -> dict[str, Any]:
+        async with _transport(transport) as http, AsyncFormationClient(
+            url=origin, client_key=bench_requests.CLIENT_KEY, transport=http
+        ) as client:
+            start = time.perf_counter()
+            count = total = 0
+            async for evt in await client.chat_stream({"message": _message(events, framing)}):
+                count += 1
+                total += len(evt.data)
+            seconds = time.perf_counter() - start
+        return {"seconds": seconds, "events": count, "checksum": total}
+
+    return lambda: anyio.run(main, backend=backend)
+
+
+def _transport(kind: str, **options: Any) -> Any:
+    if kind == "httpcore":
+        from muxi_transports import AsyncHTTPCoreTransport
+
+        return AsyncHTTPCoreTransport(**options)
+    if kind == "anyio":
+        from muxi_transports import AnyIOTransport
+
+        return AnyIOTransport()
+    from muxi_transports.trio_transport import TrioTransport
+
+    return TrioTransport()
+
+
+def official_sync(origin: str, events: int, framing: str) -> Callable[[], dict[str, Any]]:
+    """The official blocking client."""
+    import muxi
+
+    def run() -> dict[str, Any]:
+        client = muxi.FormationClient(url=origin, client_key=bench_requests.CLIENT_KEY)
+        try:
+            start = time.perf_counter()
+            count = total = 0
+            for evt in client.chat_stream({"message": _message(events, framing)}):
+                count += 1
+                total += len(evt["data"])
+            seconds = time.perf_counter() - start
+        finally:
+            client._transport.close()
+        return {"seconds": seconds, "events": count, "checksum": total}
+
+    return run
+
+
+def official_async(origin: str, events: int, framing: str) -> Callable[[], dict[str, Any]]:
+    """The official async client on asyncio."""
+    import asyncio
+
+    import muxi
+
+    async def main() -> dict[str, Any]:
+        client = muxi.AsyncFormationClient(url=origin, client_key=bench_requests.CLIENT_KEY)
+        try:
+            start = time.perf_counter()
+            count = total = 0
+            async for evt in await client.chat_stream({"message": _message(events, framing)}):
+                count += 1
+                total += len(evt["data"])
+            seconds = time.perf_counter() - start
+        finally:
+            await client._transport.aclose()
+            client._transport.close()
+        return {"seconds": seconds, "events": count, "checksum": total}
+
+    return lambda: asyncio.run(main())
+
+
+# --- driver side -------------------------------------------------------------------------------------
+
+
+def measure(opts: argparse.Namespace, official: str | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """All contenders on one origin."""
+    ours = sys.executable
+    kw = {"events": opts.events, "framing": opts.framing}
+    out: dict[str, Any] = {}
+    with origin_mod.running() as origin:
+        kw["origin"] = origin
+        contenders: list[bench_requests.Contender] = []
+        if official:
+            contenders.append((OFFICIAL_SYNC, official, "bench_streaming", "official_sync", kw))
+        contenders.append((OURS_SYNC, ours, "bench_streaming", "ours_sync", kw))
+        contenders.append((OURS_SOCKET, ours, "bench_streaming", "ours_sync", {**kw, "transport": "socket"}))
+        if official:
+            contenders.append((OFFICIAL_ASYNC, official, "bench_streaming", "official_async", kw))
+        for name, transport, backend in bench_requests.ASYNC_OURS:
+            contenders.append((name, ours, "bench_streaming", "ours_async",
+                               {**kw, "transport": transport, "backend": backend}))
+        log("streaming end to end")
+        results = _harness.alternate(contenders, opts.rounds)
+    first = results[OURS_SYNC][0]
+    for name, rounds in results.items():
+        for r in rounds:
+            if (r["events"], r["checksum"]) != (first["events"], first["checksum"]):
+                raise SystemExit(f"{name} got different events: {r} (expected {first})")
+    out["events"] = first["events"]
+    out["stats"] = {name: _harness.Stats.of(r["seconds"] for r in rounds) for name, rounds in results.items()}
+    return out
+
+
+def report(opts: argparse.Namespace, data: dict[str, Any]) -> tuple[str, list[tuple[str, float, float]]]:
+    """The markdown section and the target checks."""
+    framing = "one HTTP chunk per frame (as the runtime writes)" if opts.framing == "event" else (
+        f"{opts.framing}-byte HTTP chunks")
+    lines = [
+        "## 4. Streaming end to end",
+        "",
+        f"One `chat_stream` of {data['events']:,} events from the local origin ({framing}), every event "
+        f"consumed; {opts.rounds} rounds alternating. Ratio: over the official client of the same flavour, medians.",
+        "",
+    ]
+    stats: dict[str, _harness.Stats] = data["stats"]
+    checks = []
+    rows = []
+    for name, st in stats.items():
+        ratio = None
+        if name.startswith("ours") and OFFICIAL_SYNC in stats:
+            peer = stats[OFFICIAL_SYNC] if name in (OURS_SYNC, OURS_SOCKET) else stats[OFFICIAL_ASYNC]
+            ratio = st.speedup_over(peer)
+            checks.append((f"streaming: {name}", ratio, 3.0))
+        rows.append([name, f"{st.median * 1e3:.0f}", f"{st.best * 1e3:.0f}",
+                     f"{data['events'] / st.median:,.0f}", _harness.ratio_text(ratio)])
+    lines.append(_harness.table(["contender", "median ms", "best ms", "events/s", "vs official"], rows))
+    return "\n".join(lines), checks
+
+
+def add_options(parser: argparse.ArgumentParser, quick: bool) -> None:
+    """Options of this benchmark (shared with run_all)."""
+    parser.add_argument("--events", type=int, default=20_000 if quick else 100_000)
+    parser.add_argument("--framing", default="event",
+                        help="'event' (one HTTP chunk per frame) or a chunk size in bytes")
+    parser.add_argument("--rounds", type=int, default=3 if quick else 5)
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-official", action="store_true")
+    add_options(parser, quick)
+    opts = parser.parse_args()
+    official = None if opts.no_official else str(_harness.official_python())
+    data = measure(opts, official, lambda msg: print(msg, file=sys.stderr))
+    text, _ = report(opts, data)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The decoder's shortcuts agree with the literal reference parser.
+
+Shortcuts: a chunk that is exactly one ``data:`` frame or one keepalive (the runtime writes every
+frame as its own HTTP chunk), keepalive comments between events, and a chunk that ends between the
+two line ends of a blank line.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import sse_reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from muxi_proto.errors import LimitExceededError
+from muxi_proto.sse import SSEDecoder
+
+FRAME = st.one_of(
+    st.text(alphabet="ab :{}\"\u00e9\r\n", max_size=8).map(lambda t: b"data: " + t.encode() + b"\n\n"),
+    st.text(alphabet="ab", max_size=4).map(lambda t: b"data: " + t.encode() + b"\n\n"),
+    st.sampled_from([
+        b": keepalive\n\n", b"\n\n: keepalive\n\n", b"event: x\ndata: y\n\n", b"id: 3\n", b"event: done\n",
+        b"data: a\ndata: b\n\n", b"retry: 5\n\n", b"\n", b"data:z\n\n", b"data: c\r\n\r\n", b": other\n\n",
+        b"data: \xff\xfe\n\n", b"\xef\xbb\xbfdata: bom\n\n", b"data: x\n", b"\n\n", b"data: \n", b"data: ",
+    ]),
+)
+
+
+def decode(chunks: list[bytes], max_size: int | None = None) -> tuple[list[tuple[str, str, str, int | None]], bool]:
+    decoder = SSEDecoder() if max_size is None else SSEDecoder(max_size=max_size)
+    events = []
+    try:
+        for chunk in chunks:
+            events += [(e.event, e.data, e.id, e.retry) for e in decoder.feed(chunk)]
+        decoder.end()
+    except LimitExceededError:
+        return events, True
+    return events, False
+
+
+def reference(data: bytes, max_size: int | None = None) -> tuple[list[tuple[str, str, str, int | None]], bool]:
+    ref = sse_reference.parse(data, max_size)
+    return [(e.event, e.data, e.id, e.retry) for e in ref.events], ref.error
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(FRAME, max_size=30), st.one_of(st.none(), st.integers(1, 12)))
+def test_one_frame_per_chunk_equals_the_reference(frames: list[bytes], max_size: int | None) -> None:
+    data = b"".join(frames)
+    got, failed = decode(frames, max_size)
+    want, want_failed = reference(data, max_size)
+    assert failed == want_failed
+    if not failed:
+        assert got == want
+    else:  # events before the failure are never wrong, only possibly fewer
+        assert got == want[: len(got)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FRAME, min_size=1, max_size=30), st.data())
+def test_chunks_ending_between_the_two_line_ends_of_a_blank_line(frames: list[bytes], draw: st.DataObject) -> None:
+    data = b"".join(frames)
+    blank_lines = [i + 1 for i in range(len(data) - 1) if data[i:i + 2] == b"\n\n"]
+    cuts = sorted(draw.draw(st.lists(st.sampled_from(blank_lines), max_size=6))) if blank_lines else []
+    bounds = [0, *cuts, len(data)]
+    chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    assert decode(chunks) == reference(data)
+
+
+def test_a_data_frame_chunk_gives_one_event_and_a_keepalive_none() -> None:
+    decoder = SSEDecoder()
+    assert [e.data for e in decoder.feed(b'data: {"token":"a"}\n\n')] == ['{"token":"a"}']
+    assert decoder.feed(b": keepalive\n\n") == []
+    assert not decoder.in_event
+    assert [e.data for e in decoder.feed(b"data: \xc3\xa9\n\n")] == ["\u00e9"]
+
+
+def test_an_empty_data_line_at_the_end_of_a_chunk_leaves_its_event_open() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\n\ndata: \n") == [decoder_event("a")]
+    assert decoder.in_event
+    [evt] = decoder.feed(b"\n")
+    assert evt.data == ""
+
+
+def decoder_event(data: str) -> object:
+    return {"event": "message", "data": data}
+
+
+def test_frame_chunks_keep_the_id_and_retry_in_force() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"id: 7\nretry: 30\n\n") == []
+    [evt] = decoder.feed(b"data: x\n\n")
+    assert (evt.event, evt.data, evt.id, evt.retry) == ("message", "x", "7", 30)
+
+
+def test_a_frame_chunk_inside_an_open_event_is_not_a_whole_event() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: ui\n") == []
+    [evt] = decoder.feed(b"data: y\n\n")
+    assert (evt.event, evt.data) == ("ui", "y")
+    assert decoder.feed(b"data: a\n") == []
+    [evt] = decoder.feed(b"data: b\n\n")
+    assert evt.data == "a\nb"
+
+
+def test_frame_chunk_over_the_limit_raises() -> None:
+    decoder = SSEDecoder(max_size=8)
+    [evt] = decoder.feed(b"data: ab\n\n")  # the line "data: ab" is exactly 8 bytes
+    assert evt.data == "ab"
+    try:
+        decoder.feed(b"data: abc\n\n")
+    except LimitExceededError:
+        pass
+    else:
+        raise AssertionError("a 9-byte line passed an 8-byte limit")
