@@ -348,6 +348,12 @@ class Stream(Generic[E]):
 
 
 
+def _finished(machine: StreamMachine[Any]) -> bool:
+    # A call, not an attribute test: feed() changes ``finished``, which type checkers would
+    # otherwise consider narrowed by the loop condition.
+    return machine.finished
+
+
 class _Batches(Generic[E]):
     """The events of a sync stream, one list per body chunk; owns and closes the connection.
 
@@ -373,25 +379,21 @@ class _Batches(Generic[E]):
             raise StopIteration
         machine = self._machine
         try:
-            while True:
-                if machine.finished:
-                    # Raises what the stream still owes (an error frame that came after other
-                    # events of its chunk); nothing after the terminal event.
-                    self._done = True
-                    machine.eof()
-                    break
+            while not _finished(machine):
                 chunk = next(self._chunks, None)
                 if chunk is None:
-                    self._done = True
-                    machine.eof()  # a truncation raises here
                     break
                 events = machine.feed(chunk)
-                if machine.finished:
-                    self._response.close()  # release the connection before handing out the last events
                 if events:
+                    if _finished(machine):
+                        self._response.close()  # release the connection before the last events
                     batch = events if type(events) is list else list(events)
                     self._batch = batch
                     return batch
+            self._done = True
+            # After the terminal event: raises an error frame still owed (one that came after other
+            # events of its chunk), else nothing. At the end of the body: raises the truncation.
+            machine.eof()
         except BaseException:
             self.close()
             raise
