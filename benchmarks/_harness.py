@@ -226,6 +226,26 @@ def verdict(value: float, target: float) -> str:
 # --- worker side ----------------------------------------------------------------------------------
 
 
+def section_main(section: Any) -> None:
+    """Run one benchmark section from the command line (``python benchmarks/bench_x.py``).
+
+    ``section`` is the module: its docstring's first line describes it, and it provides
+    ``add_options(parser, quick)``, ``measure(opts, official_python, log)`` and ``report(opts, data)``.
+    """
+    import argparse
+
+    quick = "--quick" in sys.argv
+    parser = argparse.ArgumentParser(description=(section.__doc__ or "").split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-official", action="store_true", help="skip the official SDK (and httpx-sse)")
+    section.add_options(parser, quick)
+    opts = parser.parse_args()
+    official = None if opts.no_official else str(official_python())
+    data = section.measure(opts, official, lambda msg: print(msg, file=sys.stderr))
+    text, _ = section.report(opts, data)
+    print(text)
+
+
 def _worker_main(module_name: str, function: str, raw_kwargs: str) -> None:
     sys.path.insert(0, str(HERE))
     out = sys.stdout

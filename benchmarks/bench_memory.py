@@ -161,18 +161,5 @@ def add_options(parser: argparse.ArgumentParser, quick: bool) -> None:
     parser.add_argument("--flat-mib", type=float, default=8.0, help="allowed growth")
 
 
-def main() -> None:
-    quick = "--quick" in sys.argv
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-official", action="store_true")
-    add_options(parser, quick)
-    opts = parser.parse_args()
-    official_py = None if opts.no_official else str(_harness.official_python())
-    data = measure(opts, official_py, lambda msg: print(msg, file=sys.stderr))
-    text, _ = report(opts, data)
-    print(text)
-
-
 if __name__ == "__main__":
-    main()
+    _harness.section_main(sys.modules[__name__])
