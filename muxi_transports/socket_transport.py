@@ -101,6 +101,12 @@ class SocketTransport(Transport):
         with self._lock:
             return len(self._pool)
 
+    @property
+    def connections(self) -> int:
+        """Connections held now: idle in the pool or serving a response."""
+        with self._lock:
+            return len(self._pool) + len(self._active)
+
     def send(self, request: Request) -> SyncResponse:
         """Send ``request``; return once the response head is in (the body is read lazily)."""
         try:
@@ -220,7 +226,7 @@ class SocketTransport(Transport):
             conn.close()
 
     def __repr__(self) -> str:
-        return f"<SocketTransport idle={self.idle_connections}>"
+        return f"<SocketTransport connections={self.connections}>"
 
 
 class _Body:
