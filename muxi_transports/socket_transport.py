@@ -16,7 +16,7 @@ import h11
 
 from muxi_proto.http import Request, Timeout
 
-from ._errors import PhaseTimeout, TransportClosed, map_exception
+from ._errors import PhaseTimeout, TransportClosed, chainable, map_exception
 from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
 from ._h11_transport import IdlePool, socket_is_readable
 from ._tls import VerifyTypes, ssl_context
@@ -134,7 +134,7 @@ class SocketTransport(Transport):
             mapped = map_exception(exc, request)
             if mapped is None:
                 raise
-            raise mapped from exc
+            raise mapped from chainable(exc, request)
 
     def _acquire(
         self, origin: tuple[str, str, int], connect_timeout: float | None, *, fresh: bool
@@ -260,7 +260,7 @@ class _Body:
             mapped = map_exception(exc, self._request)
             if mapped is None:
                 raise
-            raise mapped from exc
+            raise mapped from chainable(exc, self._request)
         if chunk is END:
             self._conn = None
             self._transport._release(conn)
