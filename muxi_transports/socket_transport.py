@@ -16,6 +16,7 @@ import h11
 
 from muxi_proto.http import Request, Timeout
 
+from ._deadline import Deadline, cut_to
 from ._errors import PhaseTimeout, TransportClosed, chainable, map_exception
 from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
 from ._h11_transport import IdlePool, socket_is_readable
@@ -113,12 +114,13 @@ class SocketTransport(Transport):
             if self._closed:
                 raise TransportClosed
             timeout = request.timeout
+            deadline = Deadline.start(timeout)  # one for the attempt, stale-connection resend included
             origin = request.origin
             fresh = False
             while True:
-                conn, reused = self._acquire(origin, timeout.connect, fresh=fresh)
+                conn, reused = self._acquire(origin, timeout.connect, deadline, fresh=fresh)
                 try:
-                    head = self._start(conn, request, timeout)
+                    head = self._start(conn, request, timeout, deadline)
                 except Exception as exc:
                     self._discard(conn)
                     if reused and conn.exchange.received == 0 and _retryable(exc):
@@ -128,7 +130,7 @@ class SocketTransport(Transport):
                 except BaseException:
                     self._discard(conn)
                     raise
-                body = _Body(self, conn, request)
+                body = _Body(self, conn, request, deadline)
                 return SyncResponse(head.status, head.headers, body, request=request, on_close=body.close)
         except Exception as exc:
             mapped = map_exception(exc, request)
@@ -137,7 +139,7 @@ class SocketTransport(Transport):
             raise mapped from chainable(exc, request)
 
     def _acquire(
-        self, origin: tuple[str, str, int], connect_timeout: float | None, *, fresh: bool
+        self, origin: tuple[str, str, int], connect_timeout: float | None, deadline: Deadline | None, *, fresh: bool
     ) -> tuple[_Connection, bool]:
         while not fresh:
             with self._lock:
@@ -149,7 +151,7 @@ class SocketTransport(Transport):
             if not socket_is_readable(conn.sock):
                 return conn, True
             self._discard(conn)  # the server closed it while idle
-        conn = _Connection(self._connect(origin, connect_timeout), origin)
+        conn = _Connection(self._connect(origin, connect_timeout, deadline), origin)
         with self._lock:
             if self._closed:
                 conn.close()
@@ -157,45 +159,57 @@ class SocketTransport(Transport):
             self._active.add(conn)
         return conn, False
 
-    def _connect(self, origin: tuple[str, str, int], timeout: float | None) -> socket.socket:
+    def _connect(
+        self, origin: tuple[str, str, int], timeout: float | None, deadline: Deadline | None
+    ) -> socket.socket:
         scheme, host, port = origin
-        try:
-            sock = socket.create_connection((host, port), timeout=timeout)
-        except TimeoutError as exc:
-            if exc.errno is not None:
-                raise
-            raise PhaseTimeout("connect") from None
+        limit, scope = cut_to(deadline, timeout)
+        with scope:
+            try:
+                sock = socket.create_connection((host, port), timeout=limit)
+            except TimeoutError as exc:
+                if exc.errno is not None:
+                    raise
+                raise PhaseTimeout("connect") from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 if self._ssl_context is None:
                     self._ssl_context = ssl_context(self._verify, alpn=["http/1.1"])
-                try:
-                    # The handshake runs here, within the connect timeout set above; a peer that
-                    # closes without close_notify ends the stream (HTTP frames its own bodies).
-                    sock = self._ssl_context.wrap_socket(sock, server_hostname=host)
-                except TimeoutError as exc:
-                    if exc.errno is not None:
-                        raise
-                    raise PhaseTimeout("connect") from None
+                # The handshake is a step of its own: the connect timeout again, cut to the time left.
+                # A peer that closes without close_notify ends the stream (HTTP frames its own bodies).
+                limit, scope = cut_to(deadline, timeout)
+                with scope:
+                    sock.settimeout(limit)
+                    try:
+                        sock = self._ssl_context.wrap_socket(sock, server_hostname=host)
+                    except TimeoutError as exc:
+                        if exc.errno is not None:
+                            raise
+                        raise PhaseTimeout("connect") from None
         except BaseException:
             sock.close()
             raise
         return sock
 
     @staticmethod
-    def _start(conn: _Connection, request: Request, timeout: Timeout) -> ResponseHead:
+    def _start(conn: _Connection, request: Request, timeout: Timeout, deadline: Deadline | None) -> ResponseHead:
         exchange = conn.exchange
         parts = exchange.request_bytes(request, conn.origin)
         if len(parts) > 1 and len(request.body) <= _COALESCE_LIMIT:
             parts = [b"".join(parts)]
         for part in parts:
-            conn.send(part, timeout.write)
+            limit, scope = cut_to(deadline, timeout.write)
+            with scope:
+                conn.send(part, limit)
         while True:
             head = exchange.next_head()
             if isinstance(head, ResponseHead):
                 return head
-            exchange.feed(conn.receive(timeout.read))
+            limit, scope = cut_to(deadline, timeout.read)
+            with scope:
+                data = conn.receive(limit)
+            exchange.feed(data)
 
     def _release(self, conn: _Connection) -> None:
         """The body was read to the end: park the connection if both sides allow it."""
@@ -232,13 +246,16 @@ class SocketTransport(Transport):
 class _Body:
     """The response body as an iterator; reaching the end returns the connection to the pool."""
 
-    __slots__ = ("_conn", "_read_timeout", "_request", "_transport")
+    __slots__ = ("_conn", "_deadline", "_read_timeout", "_request", "_transport")
 
-    def __init__(self, transport: SocketTransport, conn: _Connection, request: Request) -> None:
+    def __init__(
+        self, transport: SocketTransport, conn: _Connection, request: Request, deadline: Deadline | None
+    ) -> None:
         self._transport = transport
         self._conn: _Connection | None = conn
         self._request = request
         self._read_timeout = request.timeout.read
+        self._deadline = deadline
 
     def __iter__(self) -> _Body:
         return self
@@ -251,7 +268,13 @@ class _Body:
         try:
             chunk = exchange.next_body()
             while chunk is NEED_DATA:
-                exchange.feed(conn.receive(self._read_timeout))
+                if self._deadline is None:  # streams, and calls without a deadline
+                    exchange.feed(conn.receive(self._read_timeout))
+                else:
+                    limit, scope = cut_to(self._deadline, self._read_timeout)
+                    with scope:
+                        data = conn.receive(limit)
+                    exchange.feed(data)
                 chunk = exchange.next_body()
         except BaseException as exc:
             # Error or interruption mid-body: the connection is dirty, never reuse it.
