@@ -173,6 +173,16 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> boo
     return True
 
 
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """:func:`eventually` for blocking code: poll ``predicate`` until it holds; False after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def matrix_fixtures() -> tuple[Any, Any]:
     """``(flavour, anyio_backend)`` fixtures for a test module: ``flavour, anyio_backend = matrix_fixtures()``.
 
