@@ -61,6 +61,19 @@ def test_a_ca_path_or_an_own_context_is_never_shared(ca_path: str) -> None:
     second.close()
 
 
+def test_socket_transport_builds_no_context_until_its_first_tls_connection(
+    fresh_cache: mock.Mock, serve: ServeFactory
+) -> None:
+    async def ok(request: ServerRequest, response: ResponseWriter) -> None:
+        await response.respond(200, body=b"plain")
+
+    server = serve(ok)
+    for verify in (True, False):
+        with SocketTransport(verify=verify) as transport, transport.send(Request("GET", server.url)) as response:
+            assert response.read() == b"plain"
+    assert fresh_cache.call_count == 0
+
+
 def test_the_pinned_list_is_accepted_and_changes_nothing_another_is_refused() -> None:
     ctx = _tls.shared_ssl_context(True, ["http/1.1", "h2"])
     ctx.set_alpn_protocols(["http/1.1", "h2"])  # what httpcore does before each connection
