@@ -4,7 +4,10 @@ A server that drips one byte per second never trips a read timeout, so each bloc
 attempt (pool wait, connect, TLS, write, every read) runs with the smaller of its own limit and the
 time left. When the time left is what ran out, the step fails with ``PhaseTimeout("total")``.
 
-The h11 transports pass a :class:`Deadline` down explicitly. httpcore owns its read loop, so for it
+The h11 transports pass a :class:`Deadline` down explicitly: ``limit, scope = cut_to(deadline,
+step_timeout)``, then the step runs with ``limit`` inside ``with scope:``, which renames the step's
+timeout ``"total"`` when the deadline set the limit (:func:`within` does both for an awaited step).
+httpcore owns its read loop, so for it
 the deadline travels in a context variable to :class:`DeadlineBackend` / :class:`AsyncDeadlineBackend`,
 network backends that wrap httpcore's own and bound each socket operation the same way. (With
 HTTP/2, reads on a shared connection are bounded by the deadline of whichever request reads.)
@@ -35,6 +38,7 @@ __all__ = [
     "DeadlineBackend",
     "NetworkStream",
     "current_deadline",
+    "cut_to",
     "within",
 ]
 
@@ -43,7 +47,10 @@ T = TypeVar("T")
 #: The deadline of the attempt running in this thread / task (httpcore transports only).
 current_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("muxi_deadline", default=None)
 
-_HTTPCORE_TIMEOUTS = (httpcore.ConnectTimeout, httpcore.ReadTimeout, httpcore.WriteTimeout, httpcore.PoolTimeout)
+#: What a step whose limit ran out raises: our own I/O code, or httpcore's backends.
+_STEP_TIMEOUTS = (
+    PhaseTimeout, httpcore.ConnectTimeout, httpcore.ReadTimeout, httpcore.WriteTimeout, httpcore.PoolTimeout
+)
 
 
 class Deadline:
@@ -72,27 +79,30 @@ class Deadline:
         return left, True
 
 
-async def within(
-    deadline: Deadline | None, step_timeout: float | None, step: Callable[[float | None], Awaitable[T]]
-) -> T:
-    """``await step(limit)`` with the limit cut to the deadline; a cut limit that expires is ``"total"``."""
-    if deadline is None:
-        return await step(step_timeout)
-    limit, cut = deadline.limit(step_timeout)
-    try:
-        return await step(limit)
-    except PhaseTimeout:
-        if cut:
-            raise PhaseTimeout("total") from None
-        raise
+def cut_to(deadline: Deadline | None, step_timeout: float | None) -> tuple[float | None, _Pass]:
+    """The limit for the next step, and the scope to run it in (sync or async code alike).
 
-
-def _bounded(step_timeout: float | None) -> tuple[float | None, _TotalIf | _Pass]:
-    deadline = current_deadline.get()
+    Without a deadline: the step's own limit, and a scope that changes nothing. With one: the
+    smaller of the limit and the time left, and, when the time left is what set it, a scope that
+    turns the step's timeout into ``PhaseTimeout("total")``. Raises ``"total"`` once past.
+    """
     if deadline is None:
         return step_timeout, _PASS
     limit, cut = deadline.limit(step_timeout)
     return limit, (_TOTAL_IF if cut else _PASS)
+
+
+async def within(
+    deadline: Deadline | None, step_timeout: float | None, step: Callable[[float | None], Awaitable[T]]
+) -> T:
+    """``await step(limit)`` with the limit cut to the deadline; a cut limit that expires is ``"total"``."""
+    limit, scope = cut_to(deadline, step_timeout)
+    with scope:
+        return await step(limit)
+
+
+def _bounded(step_timeout: float | None) -> tuple[float | None, _Pass]:
+    return cut_to(current_deadline.get(), step_timeout)
 
 
 class _Pass:
@@ -111,13 +121,14 @@ _PASS = _Pass()
 
 
 class _TotalIf(_Pass):
-    """Turns httpcore's timeout for a step whose limit the deadline cut into ``PhaseTimeout("total")``."""
+    """Turns the timeout of a step whose limit the deadline cut (ours or httpcore's) into
+    ``PhaseTimeout("total")``."""
 
     __slots__ = ()
 
     def __exit__(self, *exc_info: object) -> None:
         exc_type = exc_info[0]
-        if isinstance(exc_type, type) and issubclass(exc_type, _HTTPCORE_TIMEOUTS):
+        if isinstance(exc_type, type) and issubclass(exc_type, _STEP_TIMEOUTS):
             raise PhaseTimeout("total") from None
 
 

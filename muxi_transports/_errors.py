@@ -43,6 +43,7 @@ __all__ = [
     "IncompleteBody",
     "PhaseTimeout",
     "TransportClosed",
+    "chainable",
     "map_errors",
     "map_exception",
     "safe_url",
@@ -262,6 +263,12 @@ def _never_sent(exc: BaseException) -> bool:
     )
 
 
+def chainable(exc: BaseException, request: Request) -> BaseException | None:
+    """What the mapped error of ``exc`` may be raised ``from``: ``exc``, or None when its traceback
+    could show a header value of ``request``."""
+    return None if _quotes_secrets(exc, _secrets(request)) else exc
+
+
 @contextmanager
 def map_errors(request: Request) -> Iterator[None]:
     """Re-raise library exceptions from the block as typed errors (``from`` the original).
@@ -275,6 +282,4 @@ def map_errors(request: Request) -> Iterator[None]:
         mapped = map_exception(exc, request)
         if mapped is None:
             raise
-        if _quotes_secrets(exc, _secrets(request)):
-            raise mapped from None
-        raise mapped from exc
+        raise mapped from chainable(exc, request)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
@@ -29,7 +30,7 @@ from ._deadline import (
 )
 from ._errors import PhaseTimeout, TransportClosed, map_errors
 from ._h11_exchange import wire_headers
-from ._tls import VerifyTypes, ssl_context
+from ._tls import VerifyTypes, shared_ssl_context, ssl_context
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
 
 __all__ = ["AsyncHTTPCoreTransport", "HTTPCoreTransport"]
@@ -65,7 +66,7 @@ def _pool_options(
             "HTTP2_UNAVAILABLE", "http2=True needs the h2 package (pip install muxi-client[http2])"
         )
     return {
-        "ssl_context": ssl_context(verify),
+        "ssl_context": _origin_ssl_context(verify, http2),
         "proxy": _proxy(proxy),
         "max_connections": max_connections,
         "max_keepalive_connections": max_idle_connections,
@@ -73,6 +74,17 @@ def _pool_options(
         "http1": True,
         "http2": http2,
     }
+
+
+def _origin_ssl_context(verify: VerifyTypes, http2: bool) -> ssl.SSLContext:
+    """The context for TLS to origins: for ``verify=True``/``False``, one per process and ALPN list.
+
+    httpcore sets ``["http/1.1", "h2"]`` or ``["http/1.1"]`` on it before each connection, the very
+    list the shared context was made with, so pools with either setting can share safely.
+    """
+    if isinstance(verify, bool):
+        return shared_ssl_context(verify, ["http/1.1", "h2"] if http2 else ["http/1.1"])
+    return ssl_context(verify)
 
 
 class _Body:

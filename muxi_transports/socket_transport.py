@@ -16,10 +16,11 @@ import h11
 
 from muxi_proto.http import Request, Timeout
 
-from ._errors import PhaseTimeout, TransportClosed, map_exception
+from ._deadline import Deadline, cut_to
+from ._errors import PhaseTimeout, TransportClosed, chainable, map_exception
 from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
 from ._h11_transport import IdlePool, socket_is_readable
-from ._tls import VerifyTypes, ssl_context
+from ._tls import VerifyTypes, shared_ssl_context, ssl_context
 from .base import SyncResponse, Transport
 
 __all__ = ["SocketTransport"]
@@ -27,6 +28,7 @@ __all__ = ["SocketTransport"]
 _RECEIVE_SIZE: Final = 65536
 #: Requests up to this size go out in one write (head and body together).
 _COALESCE_LIMIT: Final = 64 * 1024
+_ALPN: Final = ("http/1.1",)
 _UNSET: Final = -1.0  # no timeout set on a socket yet (None means "wait for ever")
 
 
@@ -89,7 +91,9 @@ class SocketTransport(Transport):
 
     def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10) -> None:
         self._verify = verify
-        self._ssl_context = ssl_context(verify, alpn=["http/1.1"]) if verify is not True else None
+        # A CA path is checked now; True and False share a process-wide context, made at the first TLS
+        # connection (plain HTTP never pays for loading CAs).
+        self._ssl_context = None if isinstance(verify, bool) else ssl_context(verify, alpn=list(_ALPN))
         self._pool: IdlePool[_Connection] = IdlePool(max_idle_per_origin)
         self._active: set[_Connection] = set()
         self._lock = threading.Lock()
@@ -101,18 +105,25 @@ class SocketTransport(Transport):
         with self._lock:
             return len(self._pool)
 
+    @property
+    def connections(self) -> int:
+        """Connections held now: idle in the pool or serving a response."""
+        with self._lock:
+            return len(self._pool) + len(self._active)
+
     def send(self, request: Request) -> SyncResponse:
         """Send ``request``; return once the response head is in (the body is read lazily)."""
         try:
             if self._closed:
                 raise TransportClosed
             timeout = request.timeout
+            deadline = Deadline.start(timeout)  # one for the attempt, stale-connection resend included
             origin = request.origin
             fresh = False
             while True:
-                conn, reused = self._acquire(origin, timeout.connect, fresh=fresh)
+                conn, reused = self._acquire(origin, timeout.connect, deadline, fresh=fresh)
                 try:
-                    head = self._start(conn, request, timeout)
+                    head = self._start(conn, request, timeout, deadline)
                 except Exception as exc:
                     self._discard(conn)
                     if reused and conn.exchange.received == 0 and _retryable(exc):
@@ -122,16 +133,16 @@ class SocketTransport(Transport):
                 except BaseException:
                     self._discard(conn)
                     raise
-                body = _Body(self, conn, request)
+                body = _Body(self, conn, request, deadline)
                 return SyncResponse(head.status, head.headers, body, request=request, on_close=body.close)
         except Exception as exc:
             mapped = map_exception(exc, request)
             if mapped is None:
                 raise
-            raise mapped from exc
+            raise mapped from chainable(exc, request)
 
     def _acquire(
-        self, origin: tuple[str, str, int], connect_timeout: float | None, *, fresh: bool
+        self, origin: tuple[str, str, int], connect_timeout: float | None, deadline: Deadline | None, *, fresh: bool
     ) -> tuple[_Connection, bool]:
         while not fresh:
             with self._lock:
@@ -143,7 +154,7 @@ class SocketTransport(Transport):
             if not socket_is_readable(conn.sock):
                 return conn, True
             self._discard(conn)  # the server closed it while idle
-        conn = _Connection(self._connect(origin, connect_timeout), origin)
+        conn = _Connection(self._connect(origin, connect_timeout, deadline), origin)
         with self._lock:
             if self._closed:
                 conn.close()
@@ -151,45 +162,58 @@ class SocketTransport(Transport):
             self._active.add(conn)
         return conn, False
 
-    def _connect(self, origin: tuple[str, str, int], timeout: float | None) -> socket.socket:
+    def _connect(
+        self, origin: tuple[str, str, int], timeout: float | None, deadline: Deadline | None
+    ) -> socket.socket:
         scheme, host, port = origin
-        try:
-            sock = socket.create_connection((host, port), timeout=timeout)
-        except TimeoutError as exc:
-            if exc.errno is not None:
-                raise
-            raise PhaseTimeout("connect") from None
+        limit, scope = cut_to(deadline, timeout)
+        with scope:
+            try:
+                sock = socket.create_connection((host, port), timeout=limit)
+            except TimeoutError as exc:
+                if exc.errno is not None:
+                    raise
+                raise PhaseTimeout("connect") from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 if self._ssl_context is None:
-                    self._ssl_context = ssl_context(self._verify, alpn=["http/1.1"])
-                try:
-                    # The handshake runs here, within the connect timeout set above; a peer that
-                    # closes without close_notify ends the stream (HTTP frames its own bodies).
-                    sock = self._ssl_context.wrap_socket(sock, server_hostname=host)
-                except TimeoutError as exc:
-                    if exc.errno is not None:
-                        raise
-                    raise PhaseTimeout("connect") from None
+                    assert isinstance(self._verify, bool)
+                    self._ssl_context = shared_ssl_context(self._verify, _ALPN)
+                # The handshake is a step of its own: the connect timeout again, cut to the time left.
+                # A peer that closes without close_notify ends the stream (HTTP frames its own bodies).
+                limit, scope = cut_to(deadline, timeout)
+                with scope:
+                    sock.settimeout(limit)
+                    try:
+                        sock = self._ssl_context.wrap_socket(sock, server_hostname=host)
+                    except TimeoutError as exc:
+                        if exc.errno is not None:
+                            raise
+                        raise PhaseTimeout("connect") from None
         except BaseException:
             sock.close()
             raise
         return sock
 
     @staticmethod
-    def _start(conn: _Connection, request: Request, timeout: Timeout) -> ResponseHead:
+    def _start(conn: _Connection, request: Request, timeout: Timeout, deadline: Deadline | None) -> ResponseHead:
         exchange = conn.exchange
         parts = exchange.request_bytes(request, conn.origin)
         if len(parts) > 1 and len(request.body) <= _COALESCE_LIMIT:
             parts = [b"".join(parts)]
         for part in parts:
-            conn.send(part, timeout.write)
+            limit, scope = cut_to(deadline, timeout.write)
+            with scope:
+                conn.send(part, limit)
         while True:
             head = exchange.next_head()
             if isinstance(head, ResponseHead):
                 return head
-            exchange.feed(conn.receive(timeout.read))
+            limit, scope = cut_to(deadline, timeout.read)
+            with scope:
+                data = conn.receive(limit)
+            exchange.feed(data)
 
     def _release(self, conn: _Connection) -> None:
         """The body was read to the end: park the connection if both sides allow it."""
@@ -220,19 +244,22 @@ class SocketTransport(Transport):
             conn.close()
 
     def __repr__(self) -> str:
-        return f"<SocketTransport idle={self.idle_connections}>"
+        return f"<SocketTransport connections={self.connections}>"
 
 
 class _Body:
     """The response body as an iterator; reaching the end returns the connection to the pool."""
 
-    __slots__ = ("_conn", "_read_timeout", "_request", "_transport")
+    __slots__ = ("_conn", "_deadline", "_read_timeout", "_request", "_transport")
 
-    def __init__(self, transport: SocketTransport, conn: _Connection, request: Request) -> None:
+    def __init__(
+        self, transport: SocketTransport, conn: _Connection, request: Request, deadline: Deadline | None
+    ) -> None:
         self._transport = transport
         self._conn: _Connection | None = conn
         self._request = request
         self._read_timeout = request.timeout.read
+        self._deadline = deadline
 
     def __iter__(self) -> _Body:
         return self
@@ -245,7 +272,13 @@ class _Body:
         try:
             chunk = exchange.next_body()
             while chunk is NEED_DATA:
-                exchange.feed(conn.receive(self._read_timeout))
+                if self._deadline is None:  # streams, and calls without a deadline
+                    exchange.feed(conn.receive(self._read_timeout))
+                else:
+                    limit, scope = cut_to(self._deadline, self._read_timeout)
+                    with scope:
+                        data = conn.receive(limit)
+                    exchange.feed(data)
                 chunk = exchange.next_body()
         except BaseException as exc:
             # Error or interruption mid-body: the connection is dirty, never reuse it.
@@ -254,7 +287,7 @@ class _Body:
             mapped = map_exception(exc, self._request)
             if mapped is None:
                 raise
-            raise mapped from exc
+            raise mapped from chainable(exc, self._request)
         if chunk is END:
             self._conn = None
             self._transport._release(conn)

@@ -1,9 +1,9 @@
 """The (transport, flavour) matrix for the reliability tests, and one way to drive a client call on it.
 
-Every test runs under anyio's pytest plugin; the sync flavour runs its blocking client in a worker
-thread of an asyncio test, so one test body covers all six combinations:
+Every test runs under anyio's pytest plugin; the sync flavours run their blocking client in a worker
+thread of an asyncio test, so one test body covers all seven combinations:
 
-- sync ``HTTPCoreTransport`` (``FormationClient`` / ``ServerClient``),
+- sync ``HTTPCoreTransport`` and ``SocketTransport`` (``FormationClient`` / ``ServerClient``),
 - ``AsyncHTTPCoreTransport`` and ``AnyIOTransport`` on asyncio and on trio,
 - ``TrioTransport`` on trio.
 
@@ -34,6 +34,7 @@ from muxi_transports import (
     FormationClient,
     HTTPCoreTransport,
     ServerClient,
+    SocketTransport,
     Transport,
 )
 
@@ -43,18 +44,20 @@ HANG_GUARD = 15.0
 
 @dataclass(frozen=True)
 class Flavour:
-    """One transport under one event loop (or blocking, for ``sync-httpcore``)."""
+    """One transport under one event loop (or blocking, for the ``sync-*`` transports)."""
 
     backend: str
     transport: str
 
     @property
     def sync(self) -> bool:
-        return self.transport == "sync-httpcore"
+        return self.transport.startswith("sync-")
 
     def make_transport(self, **options: Any) -> Transport | AsyncTransport:
         if self.transport == "sync-httpcore":
             return HTTPCoreTransport(**options)
+        if self.transport == "sync-socket":
+            return SocketTransport(**options)
         if self.transport == "httpcore":
             return AsyncHTTPCoreTransport(**options)
         if self.transport == "anyio":
@@ -64,11 +67,12 @@ class Flavour:
         return TrioTransport(**options)
 
     def __str__(self) -> str:
-        return "sync-httpcore" if self.sync else f"{self.backend}-{self.transport}"
+        return self.transport if self.sync else f"{self.backend}-{self.transport}"
 
 
 FLAVOURS = [
     Flavour("asyncio", "sync-httpcore"),
+    Flavour("asyncio", "sync-socket"),
     Flavour("asyncio", "httpcore"),
     Flavour("asyncio", "anyio"),
     Flavour("trio", "httpcore"),
@@ -76,6 +80,7 @@ FLAVOURS = [
     Flavour("trio", "trio"),
 ]
 ASYNC_FLAVOURS = [f for f in FLAVOURS if not f.sync]
+SYNC_FLAVOURS = [f for f in FLAVOURS if f.sync]
 
 
 def held_connections(transport: Transport | AsyncTransport) -> int:
@@ -168,11 +173,21 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> boo
     return True
 
 
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """:func:`eventually` for blocking code: poll ``predicate`` until it holds; False after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def matrix_fixtures() -> tuple[Any, Any]:
     """``(flavour, anyio_backend)`` fixtures for a test module: ``flavour, anyio_backend = matrix_fixtures()``.
 
     ``flavour`` is every (transport, flavour) combination; ``anyio_backend`` the loop each runs on
-    (the sync flavour's worker thread is driven from asyncio).
+    (the sync flavours' worker threads are driven from asyncio).
     """
 
     @pytest.fixture(params=FLAVOURS, ids=str)

@@ -16,9 +16,9 @@ from typing import Any
 import anyio
 import pytest
 import trio
-from reliability_support import ASYNC_FLAVOURS, Flavour, eventually
+from reliability_support import ASYNC_FLAVOURS, SYNC_FLAVOURS, Flavour, eventually
 
-from muxi_transports import AsyncFormationClient, FormationClient, HTTPCoreTransport
+from muxi_transports import AsyncFormationClient, FormationClient
 from muxi_transports.testing import LocalMuxiServer
 
 MESSAGE = {"message": "hold me"}
@@ -48,13 +48,14 @@ def _quiet(server: LocalMuxiServer) -> bool:
     return server.open_connections == 0
 
 
-# --- blocking client ---------------------------------------------------------------------------------
+# --- blocking clients --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def sync_client(server: LocalMuxiServer) -> Iterator[FormationClient]:
+@pytest.fixture(params=SYNC_FLAVOURS, ids=str)
+def sync_client(server: LocalMuxiServer, request: pytest.FixtureRequest) -> Iterator[FormationClient]:
     assert server.wait_until(_quiet)
-    with HTTPCoreTransport() as transport, FormationClient(server.formation_config(), transport=transport) as client:
+    transport = request.param.make_transport()
+    with transport, FormationClient(server.formation_config(), transport=transport) as client:
         yield client
 
 
@@ -124,6 +125,7 @@ def test_sync_close_from_another_thread_while_blocked(
     reader.join(10)
     assert not reader.is_alive()
     assert server.wait_until(_quiet)
+    assert sync_client.transport.connections == 0  # type: ignore[attr-defined]
     assert all(type(exc).__module__.startswith("muxi_proto") for exc in failures), failures
 
 

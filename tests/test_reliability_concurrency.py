@@ -1,4 +1,5 @@
-"""500 chat streams open at once on one event loop, from one client, on every async transport.
+"""500 chat streams open at once on one event loop, from one client, on every async transport;
+64 threads streaming at once through one blocking client, on every sync transport.
 
 The server runs in a child process (``reliability_server_process.py``), so every byte traced here
 is the client's. It holds each stream after its opening keepalive until all 500 are open; then
@@ -13,6 +14,7 @@ import gc
 import json
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -20,13 +22,14 @@ from pathlib import Path
 
 import anyio
 import pytest
-from reliability_support import ASYNC_FLAVOURS, Flavour, eventually
+from reliability_support import ASYNC_FLAVOURS, HANG_GUARD, SYNC_FLAVOURS, Flavour, eventually, wait_for
 
 from muxi_proto.config import FormationConfig
 from muxi_proto.streams import ChatAnswer
-from muxi_transports import AsyncFormationClient
+from muxi_transports import AsyncFormationClient, FormationClient
 
 STREAMS = 500
+THREADS = 64
 #: A generous ceiling: an open stream costs a few tens of KiB (socket, parser, buffers, task).
 MAX_BYTES_PER_STREAM = 256 * 1024
 
@@ -145,3 +148,41 @@ async def test_500_concurrent_streams_from_one_client(
     with capsys.disabled():
         print(f"\n  {async_flavour}: {STREAMS} concurrent streams, {per_stream / 1024:.1f} KiB traced per open "
               f"stream, peak {peak / 1024 / 1024:.1f} MiB, {elapsed:.2f} s open-to-done")
+
+
+@pytest.mark.parametrize("sync_flavour", SYNC_FLAVOURS, ids=str)
+def test_threads_streaming_at_once_through_one_blocking_client(server: ServerProcess, sync_flavour: Flavour) -> None:
+    cfg = FormationConfig(server_url=server.settings["url"], formation_id=server.settings["formation_id"],
+                          client_key=server.settings["client_key"])
+    transport = sync_flavour.make_transport()
+    answers: list[str] = []
+    failures: list[BaseException] = []
+
+    with transport, FormationClient(cfg, transport=transport) as client:  # type: ignore[attr-defined]
+
+        def one(i: int) -> None:
+            try:
+                answer = ChatAnswer()
+                for event in client.chat_stream({"message": f"thread {i}"}, user_id=f"user-{i % 7}"):
+                    answer.add(event)
+                answers.append(answer.text)
+            except BaseException as exc:  # reported below, with the others
+                failures.append(exc)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(THREADS)]
+        assert server.ask("hold") == "ok"
+        try:
+            for thread in threads:
+                thread.start()
+            assert wait_for(lambda: server.count("held") == THREADS, timeout=30)
+            assert server.count("open") == THREADS  # one connection per thread, all open at once
+            assert transport.connections == THREADS  # type: ignore[attr-defined]
+        finally:
+            assert server.ask("release") == "ok"
+            for thread in threads:
+                thread.join(HANG_GUARD)
+        assert not any(thread.is_alive() for thread in threads)
+        assert failures == []
+        assert sorted(answers) == sorted(f"thread {i}" for i in range(THREADS))
+    assert transport.connections == 0  # type: ignore[attr-defined]
+    assert wait_for(lambda: server.count("open") == 0, timeout=30)

@@ -19,7 +19,7 @@ from muxi_proto.http import Request, Timeout
 from muxi_proto.requests import Auth, Operation, RequestBuilder
 from muxi_proto.retry import RetryPolicy
 from muxi_transports import AsyncHTTPCoreTransport, FormationClient, HTTPCoreTransport
-from muxi_transports._deadline import Deadline
+from muxi_transports._deadline import Deadline, cut_to
 from muxi_transports._errors import PhaseTimeout
 from muxi_transports.testing import LocalMuxiServer
 from muxi_transports.testing.rawserver import Action, Drip, RawRequest, RawServer, Send, Silent
@@ -194,3 +194,28 @@ def test_each_step_gets_the_smaller_of_its_limit_and_the_time_left(
     assert limit <= left and (step is None or limit <= step)
     assert cut == (step is None or step > left)
     assert limit == (left if cut else step)
+
+
+@given(total=st.one_of(st.none(), st.floats(min_value=1e-3, max_value=1e4)),
+       elapsed=st.floats(min_value=0, max_value=2e4),
+       step=st.one_of(st.none(), st.floats(min_value=1e-3, max_value=1e4)),
+       phase=st.sampled_from(["connect", "read", "write"]))
+def test_a_step_that_times_out_is_total_exactly_when_the_deadline_set_its_limit(
+    total: float | None, elapsed: float, step: float | None, phase: str
+) -> None:
+    with mock.patch("muxi_transports._deadline.time.monotonic", return_value=1000.0):
+        deadline = None if total is None else Deadline(total)
+    with mock.patch("muxi_transports._deadline.time.monotonic", return_value=1000.0 + elapsed):
+        if deadline is not None and deadline.at <= 1000.0 + elapsed:
+            with pytest.raises(PhaseTimeout, match="total"):
+                cut_to(deadline, step)
+            return
+        limit, scope = cut_to(deadline, step)
+    cut = deadline is not None and limit != step  # the time left, not the step's own limit
+    with pytest.raises(PhaseTimeout) as info, scope:
+        raise PhaseTimeout(phase)
+    assert info.value.phase == ("total" if cut else phase)
+    with pytest.raises(ValueError, match="unrelated"), scope:
+        raise ValueError("unrelated")  # anything else passes through unchanged
+    if deadline is None:
+        assert limit == step

@@ -8,10 +8,12 @@ waits for the client to close its side, sees the connection closed.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 
+import anyio.to_thread
 import pytest
-from reliability_support import Flavour, call, eventually, matrix_fixtures
+from reliability_support import HANG_GUARD, Flavour, call, eventually, matrix_fixtures
 
 from muxi_proto.config import FormationConfig
 from muxi_proto.errors import (
@@ -22,7 +24,7 @@ from muxi_proto.errors import (
     TimeoutError,
 )
 from muxi_proto.http import Timeout
-from muxi_transports.testing import LocalMuxiServer
+from muxi_transports.testing import HTTPTestServer, LocalMuxiServer, ResponseWriter, ServerRequest
 from muxi_transports.testing.rawserver import Action, Finish, RawServer, Reset, Send, Silent
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +41,7 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def config(server: RawServer, timeout: Timeout = SHORT) -> FormationConfig:
+def config(server: RawServer | HTTPTestServer, timeout: Timeout = SHORT) -> FormationConfig:
     return FormationConfig(base_url=server.url + "/v1", admin_key=ADMIN, client_key=CLIENT, timeout=timeout)
 
 
@@ -132,15 +134,27 @@ async def test_connection_refused(flavour: Flavour, closed_port: int) -> None:
     assert "connection refused" in exc.message and outcome.held == 0
 
 
-async def test_bytes_after_a_complete_response_never_answer_the_next_request(flavour: Flavour) -> None:
+FORGED = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"forged\":true}"
+GENUINE = JSON_HEAD + b'Content-Length: 16\r\n\r\n{"genuine":true}'
+_LF_HEAD = JSON_HEAD.replace(b"\r\n", b"\n")
+#: A complete ``{}`` response in each way a client reads one: framed by length or chunks, with a head
+#: our fast codec reads or one it hands to h11 (bare LF line ends).
+COMPLETE_RESPONSES = {
+    "content-length": JSON_HEAD + b"Content-Length: 2\r\n\r\n{}",
+    "chunked": JSON_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunk(b"{}") + b"0\r\n\r\n",
+    "content-length, bare LF head": _LF_HEAD + b"Content-Length: 2\n\n{}",
+    "chunked, bare LF head": _LF_HEAD + b"Transfer-Encoding: chunked\n\n" + chunk(b"{}") + b"0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("framing", list(COMPLETE_RESPONSES))
+async def test_bytes_after_a_complete_response_never_answer_the_next_request(flavour: Flavour, framing: str) -> None:
     """A body shorter than the bytes sent: the rest must not be read as the next response (desync)."""
-    forged = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"forged\":true}"
-    genuine = JSON_HEAD + b'Content-Length: 16\r\n\r\n{"genuine":true}'
 
     def script(request: object) -> list[Action]:
         if server.connections_opened == 1:  # no FIN: nothing tells the client the connection is spent
-            return [Send(JSON_HEAD + b"Content-Length: 2\r\n\r\n{}" + forged), Silent()]
-        return [Send(genuine), Finish()]
+            return [Send(COMPLETE_RESPONSES[framing] + FORGED), Silent()]
+        return [Send(GENUINE), Finish()]
 
     with RawServer(script) as server:
         transport = flavour.make_transport()
@@ -155,6 +169,38 @@ async def test_bytes_after_a_complete_response_never_answer_the_next_request(fla
         assert first.value == {} and first.held == 0  # the declared body; the connection is dropped
         assert second.value == {"genuine": True}
         assert len(server.requests) == 2 and server.connections_opened == 2
+
+
+async def test_bytes_arriving_on_an_idle_connection_retire_it(flavour: Flavour) -> None:
+    """The stray bytes come after the client has read the response and pooled the connection."""
+    pooled, sent = threading.Event(), threading.Event()
+
+    async def handler(request: ServerRequest, response: ResponseWriter) -> None:
+        if request.connection_id == 1:
+            await response.respond(200, [("Content-Type", "application/json")], b"{}")
+            await anyio.to_thread.run_sync(pooled.wait, HANG_GUARD)
+            await response.write_raw(FORGED)  # on loopback, in the client's buffer once this returns
+            sent.set()
+            await response.stay_silent()
+        else:
+            await response.respond(200, [("Content-Type", "application/json")], b'{"genuine":true}')
+
+    with HTTPTestServer(handler) as server:
+        transport = flavour.make_transport()
+        try:
+            first = await call(flavour, config(server), "get_status", transport=transport)
+            assert first.value == {} and first.held == 1  # a clean response: pooled
+            pooled.set()
+            assert await eventually(sent.is_set)
+            second = await call(flavour, config(server), "get_status", transport=transport)
+        finally:
+            pooled.set()
+            if flavour.sync:
+                transport.close()  # type: ignore[union-attr]
+            else:
+                await transport.aclose()  # type: ignore[union-attr]
+        assert second.value == {"genuine": True}
+        assert [r.connection_id for r in server.requests] == [1, 2]
 
 
 # --- the local MUXI server's own fault injection ---------------------------------------------------------

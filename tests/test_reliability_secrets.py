@@ -32,6 +32,7 @@ from muxi_transports import (
     FormationClient,
     HTTPCoreTransport,
     ServerClient,
+    SocketTransport,
 )
 from muxi_transports._errors import map_errors, map_exception
 from muxi_transports.testing import LocalMuxiServer
@@ -84,7 +85,7 @@ def test_reprs_of_configs_clients_transports_and_requests(configs: tuple[ServerC
                      (AsyncServerClient, server_cfg), (AsyncFormationClient, formation_cfg)):
         client = cls(cfg)
         objects += [client, client.transport, client._builder, client._builder.config]
-    objects += [HTTPCoreTransport(), AsyncHTTPCoreTransport(), AnyIOTransport()]
+    objects += [HTTPCoreTransport(), AsyncHTTPCoreTransport(), AnyIOTransport(), SocketTransport()]
     hmac_builder, key_builder = RequestBuilder(server_cfg), RequestBuilder(formation_cfg)
     call_ = hmac_builder.call(Operation("GET", "/rpc/formations", Auth.HMAC))
     signed = call_.next_request(1_800_000_000)
@@ -99,10 +100,11 @@ def test_reprs_of_configs_clients_transports_and_requests(configs: tuple[ServerC
 
 def test_reprs_of_responses_and_streams() -> None:
     with LocalMuxiServer(admin_key=ADMIN, client_key=CLIENT) as server:
-        with HTTPCoreTransport() as transport, FormationClient(server.formation_config(), transport=transport) as fc:
-            stream = fc.chat_stream({"message": "hi"}, user_id="u")
-            assert_clean(f"{stream!r} {stream._response!r} {transport!r} {server!r} {server.traffic!r}")
-            stream.close()
+        for sync_transport in (HTTPCoreTransport(), SocketTransport()):
+            with sync_transport as transport, FormationClient(server.formation_config(), transport=transport) as fc:
+                stream = fc.chat_stream({"message": "hi"}, user_id="u")
+                assert_clean(f"{stream!r} {stream._response!r} {transport!r} {server!r} {server.traffic!r}")
+                stream.close()
 
         async def main() -> str:
             async with AnyIOTransport() as t, AsyncFormationClient(server.formation_config(), transport=t) as afc:

@@ -179,6 +179,29 @@ def test_write_timeout(transport: SocketTransport, silent_port: int) -> None:
         transport.send(request)
 
 
+STALLED_STEPS = [("https", 0, "a TLS handshake nobody answers"), ("http", 64 << 20, "a write nobody reads"),
+                 ("http", 0, "a response that never comes")]
+
+
+@pytest.mark.parametrize(("scheme", "body_size", "why"), STALLED_STEPS, ids=[c[2] for c in STALLED_STEPS])
+def test_total_deadline_bounds_every_step(
+    transport: SocketTransport, silent_port: int, scheme: str, body_size: int, why: str
+) -> None:
+    url = f"{scheme}://127.0.0.1:{silent_port}/"
+    request = Request("PUT", url, body=b"x" * body_size, timeout=Timeout(5, 5, 5, 5, total=0.2))
+    with pytest.raises(TimeoutError) as info:
+        transport.send(request)
+    assert info.value.details["phase"] == "total" and "total timed out" in info.value.message
+    assert transport.connections == 0
+
+
+def test_a_step_limit_shorter_than_the_time_left_keeps_its_phase(transport: SocketTransport, silent_port: int) -> None:
+    request = Request("GET", f"https://127.0.0.1:{silent_port}/", timeout=Timeout(0.1, 5, 5, 5, total=5))
+    with pytest.raises(TimeoutError) as info:
+        transport.send(request)
+    assert info.value.details["phase"] == "connect"  # the handshake's own limit
+
+
 def test_connection_refused_names_method_and_url(transport: SocketTransport) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
