@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import socket
 import ssl
 import threading
-import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -47,18 +45,6 @@ def silent_port() -> Iterator[int]:
     sock.close()
 
 
-def test_get_post_and_headers(transport: SocketTransport, serve: ServeFactory) -> None:
-    server = serve(echo)
-    with transport.send(Request("GET", f"{server.url}/rpc/x?y=1")) as response:
-        assert response.status == 200
-        assert response.header("Content-Type") == "text/plain"
-        assert response.read().startswith(f"GET /rpc/x?y=1 127.0.0.1:{server.port} 0 ".encode())
-    request = Request("POST", f"{server.url}/p", (("Host", "spoofed"),), b"abc")
-    with transport.send(request) as response:
-        assert response.read().startswith(f"POST /p 127.0.0.1:{server.port} 3 ".encode())
-    assert server.requests[1].header("content-length") == "3"
-
-
 def test_chunked_and_slow_bodies(transport: SocketTransport, serve: ServeFactory) -> None:
     async def handler(request: ServerRequest, response: ResponseWriter) -> None:
         await response.start(200)
@@ -73,13 +59,6 @@ def test_chunked_and_slow_bodies(transport: SocketTransport, serve: ServeFactory
     with transport.send(Request("GET", server.url)) as response:  # the connection went back clean
         assert response.read() == b"0123456789" * 50
     assert server.connections_opened == 1
-
-
-def test_ten_mib_upload(transport: SocketTransport, serve: ServeFactory) -> None:
-    body = bytes(range(256)) * (40 * 1024)
-    server = serve(echo)
-    with transport.send(Request("PUT", server.url, body=body)) as response:
-        assert response.read().endswith(f"{len(body)} {hashlib.sha256(body).hexdigest()}".encode())
 
 
 def test_keep_alive_uses_one_connection(transport: SocketTransport, serve: ServeFactory) -> None:
@@ -99,33 +78,6 @@ def test_a_body_read_to_the_end_releases_the_connection(transport: SocketTranspo
     assert server.connections_opened == 1
 
 
-def test_half_read_body_is_not_reused(transport: SocketTransport, serve: ServeFactory) -> None:
-    async def big(request: ServerRequest, response: ResponseWriter) -> None:
-        await response.respond(200, body=b"x" * 300_000)
-
-    server = serve(big)
-    response = transport.send(Request("GET", server.url))
-    next(response.iter_bytes())
-    response.close()
-    with transport.send(Request("GET", server.url)) as response:
-        assert len(response.read()) == 300_000
-    assert [r.connection_id for r in server.requests] == [1, 2]
-
-
-def test_stale_connection_is_retried_once(transport: SocketTransport, serve: ServeFactory) -> None:
-    async def drop_second(request: ServerRequest, response: ResponseWriter) -> None:
-        if request.connection_id == 1 and len(server.requests) == 2:
-            await response.close()
-            return
-        await response.respond(200, body=request.target.encode())
-
-    server = serve(drop_second)
-    for target in ("/a", "/b", "/c"):
-        with transport.send(Request("GET", f"{server.url}{target}")) as response:
-            assert response.read() == target.encode()
-    assert [r.connection_id for r in server.requests] == [1, 1, 2, 2]
-
-
 def test_connection_closed_by_the_server_while_idle_is_not_used(
     transport: SocketTransport, serve: ServeFactory
 ) -> None:
@@ -140,23 +92,6 @@ def test_connection_closed_by_the_server_while_idle_is_not_used(
     assert transport.idle_connections == 0
 
 
-def test_redirect_is_returned(transport: SocketTransport, serve: ServeFactory) -> None:
-    async def redirect(request: ServerRequest, response: ResponseWriter) -> None:
-        await response.respond(307, [("Location", "/x")])
-
-    server = serve(redirect)
-    with transport.send(Request("GET", server.url)) as response:
-        assert response.status == 307
-    assert len(server.requests) == 1
-
-
-def test_read_timeout(transport: SocketTransport, silent_port: int) -> None:
-    url = f"http://127.0.0.1:{silent_port}/x"
-    with pytest.raises(TimeoutError) as info:
-        transport.send(Request("GET", url, timeout=Timeout(5, 0.2, 5, 5)))
-    assert str(info.value) == f"TIMEOUT: GET {url}: read timed out"
-
-
 def test_read_timeout_mid_body(transport: SocketTransport, serve: ServeFactory) -> None:
     server = serve(first_chunk_then_silence)
     response = transport.send(Request("GET", server.url, timeout=Timeout(5, 0.2, 5, 5)))
@@ -165,18 +100,6 @@ def test_read_timeout_mid_body(transport: SocketTransport, serve: ServeFactory) 
     with pytest.raises(TimeoutError, match="read timed out"):
         next(chunks)
     response.close()
-
-
-def test_connect_timeout(transport: SocketTransport, unreachable_port: int) -> None:
-    with pytest.raises(TimeoutError, match="connect timed out"):
-        transport.send(Request("GET", f"http://127.0.0.1:{unreachable_port}/", timeout=Timeout(0.2, 5, 5, 5)))
-
-
-def test_write_timeout(transport: SocketTransport, silent_port: int) -> None:
-    url = f"http://127.0.0.1:{silent_port}/"
-    request = Request("PUT", url, body=b"x" * (64 << 20), timeout=Timeout(5, 5, 0.3, 5))
-    with pytest.raises(TimeoutError, match="write timed out"):
-        transport.send(request)
 
 
 STALLED_STEPS = [("https", 0, "a TLS handshake nobody answers"), ("http", 64 << 20, "a write nobody reads"),
@@ -200,20 +123,6 @@ def test_a_step_limit_shorter_than_the_time_left_keeps_its_phase(transport: Sock
     with pytest.raises(TimeoutError) as info:
         transport.send(request)
     assert info.value.details["phase"] == "connect"  # the handshake's own limit
-
-
-def test_connection_refused_names_method_and_url(transport: SocketTransport) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    url = f"http://127.0.0.1:{port}/rpc/formations"
-    with pytest.raises(ConnectionError) as info:
-        transport.send(Request("DELETE", url, (("Authorization", "MUXI-HMAC key=SECRET"),)))
-    assert info.value.message == f"DELETE {url}: connection refused"
-    assert info.value.details == {"method": "DELETE", "url": url, "phase": "connect"}
-    assert "SECRET" not in str(info.value)
-    assert info.value.__cause__ is not None
 
 
 def test_invalid_header_is_a_protocol_error_without_its_value(transport: SocketTransport, serve: ServeFactory) -> None:
@@ -245,17 +154,6 @@ def test_broken_responses(
         response.read()
 
 
-def test_reset_mid_body(transport: SocketTransport, serve: ServeFactory) -> None:
-    async def reset(request: ServerRequest, response: ResponseWriter) -> None:
-        await response.start(200, content_length=100_000)
-        await response.write(b"x" * 100)
-        await response.abort()
-
-    server = serve(reset)
-    with pytest.raises(ConnectionError), transport.send(Request("GET", server.url)) as response:
-        response.read()
-
-
 def test_closing_mid_stream_from_another_thread_disconnects(serve: ServeFactory) -> None:
     server = serve(first_chunk_then_silence)
     transport = SocketTransport()
@@ -278,23 +176,6 @@ def test_closing_mid_stream_from_another_thread_disconnects(serve: ServeFactory)
     assert not thread.is_alive()
     assert len(failures) == 1 and isinstance(failures[0], ConnectionError | StopIteration)
     assert server.wait_until(lambda s: s.connections_closed == 1)
-
-
-def test_close_closes_every_connection_without_warnings(serve: ServeFactory) -> None:
-    server = serve(echo)
-    transport = SocketTransport()
-    responses = [transport.send(Request("GET", server.url)) for _ in range(3)]
-    for response in responses:
-        response.read()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        transport.close()
-        del responses, response
-        gc.collect()
-    assert server.wait_until(lambda s: s.connections_closed == s.connections_opened)
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
-    with pytest.raises(ConnectionError, match="transport is closed"):
-        transport.send(Request("GET", server.url))
 
 
 def test_thread_safe_pool(serve: ServeFactory) -> None:

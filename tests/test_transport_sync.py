@@ -1,4 +1,4 @@
-"""HTTPCoreTransport (blocking) against real servers on 127.0.0.1."""
+"""The blocking transports against real servers on 127.0.0.1 (HTTPCoreTransport; both where marked)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import socket
 import threading
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from conftest import ServeFactory
 
 from muxi_proto.errors import ConfigurationError, ConnectionError, MuxiError, ProtocolError, TimeoutError
 from muxi_proto.http import Request, Timeout
-from muxi_transports import HTTPCoreTransport
+from muxi_transports import HTTPCoreTransport, SocketTransport, Transport
 from muxi_transports.testing import ResponseWriter, ServerRequest
 
 
@@ -32,9 +33,17 @@ async def first_chunk_then_silence(request: ServerRequest, response: ResponseWri
 
 
 @pytest.fixture
-def transport() -> Iterator[HTTPCoreTransport]:
-    with HTTPCoreTransport() as t:
-        yield t  # type: ignore[misc]
+def transport(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """HTTPCoreTransport, or each blocking transport for the tests marked ``@both``."""
+    cls = getattr(request, "param", HTTPCoreTransport)
+    with cls() as t:
+        yield t
+
+
+# What holds for every blocking transport runs on both; SocketTransport's own file keeps what is
+# specific to it (per-step deadlines, TLS, idle-close detection), this one httpcore's (proxy, pool).
+both = pytest.mark.parametrize("transport", [HTTPCoreTransport, SocketTransport], indirect=True,
+                               ids=["httpcore", "socket"])
 
 
 @pytest.fixture
@@ -46,7 +55,8 @@ def silent_port() -> Iterator[int]:
     sock.close()
 
 
-def test_get_post_and_headers(transport: HTTPCoreTransport, serve: ServeFactory) -> None:
+@both
+def test_get_post_and_headers(transport: Transport, serve: ServeFactory) -> None:
     server = serve(echo)
     with transport.send(Request("GET", f"{server.url}/rpc/x?y=1")) as response:
         assert response.status == 200
@@ -71,7 +81,8 @@ def test_chunked_and_slow_bodies(transport: HTTPCoreTransport, serve: ServeFacto
     assert len(chunks) > 1
 
 
-def test_ten_mib_upload(transport: HTTPCoreTransport, serve: ServeFactory) -> None:
+@both
+def test_ten_mib_upload(transport: Transport, serve: ServeFactory) -> None:
     body = bytes(range(256)) * (40 * 1024)
     server = serve(echo)
     with transport.send(Request("PUT", server.url, body=body)) as response:
@@ -96,7 +107,8 @@ def test_a_body_read_to_the_end_releases_the_connection(
     assert server.connections_opened == 1
 
 
-def test_half_read_body_is_not_reused(transport: HTTPCoreTransport, serve: ServeFactory) -> None:
+@both
+def test_half_read_body_is_not_reused(transport: Transport, serve: ServeFactory) -> None:
     async def big(request: ServerRequest, response: ResponseWriter) -> None:
         await response.respond(200, body=b"x" * 300_000)
 
@@ -109,7 +121,8 @@ def test_half_read_body_is_not_reused(transport: HTTPCoreTransport, serve: Serve
     assert [r.connection_id for r in server.requests] == [1, 2]
 
 
-def test_stale_connection_is_retried_once(transport: HTTPCoreTransport, serve: ServeFactory) -> None:
+@both
+def test_stale_connection_is_retried_once(transport: Transport, serve: ServeFactory) -> None:
     async def drop_second(request: ServerRequest, response: ResponseWriter) -> None:
         if request.connection_id == 1 and len(server.requests) == 2:
             await response.close()
@@ -123,7 +136,8 @@ def test_stale_connection_is_retried_once(transport: HTTPCoreTransport, serve: S
     assert [r.connection_id for r in server.requests] == [1, 1, 2, 2]
 
 
-def test_redirect_is_returned(transport: HTTPCoreTransport, serve: ServeFactory) -> None:
+@both
+def test_redirect_is_returned(transport: Transport, serve: ServeFactory) -> None:
     async def redirect(request: ServerRequest, response: ResponseWriter) -> None:
         await response.respond(307, [("Location", "/x")])
 
@@ -133,14 +147,16 @@ def test_redirect_is_returned(transport: HTTPCoreTransport, serve: ServeFactory)
     assert len(server.requests) == 1
 
 
-def test_read_timeout(transport: HTTPCoreTransport, silent_port: int) -> None:
+@both
+def test_read_timeout(transport: Transport, silent_port: int) -> None:
     url = f"http://127.0.0.1:{silent_port}/x"
     with pytest.raises(TimeoutError) as info:
         transport.send(Request("GET", url, timeout=Timeout(5, 0.2, 5, 5)))
     assert str(info.value) == f"TIMEOUT: GET {url}: read timed out"
 
 
-def test_connect_timeout(transport: HTTPCoreTransport, unreachable_port: int) -> None:
+@both
+def test_connect_timeout(transport: Transport, unreachable_port: int) -> None:
     with pytest.raises(TimeoutError, match="connect timed out"):
         transport.send(Request("GET", f"http://127.0.0.1:{unreachable_port}/", timeout=Timeout(0.2, 5, 5, 5)))
 
@@ -165,7 +181,8 @@ def test_bad_options_are_configuration_errors() -> None:
             HTTPCoreTransport(http2=True)
 
 
-def test_write_timeout(transport: HTTPCoreTransport, silent_port: int) -> None:
+@both
+def test_write_timeout(transport: Transport, silent_port: int) -> None:
     url = f"http://127.0.0.1:{silent_port}/"
     request = Request("PUT", url, body=b"x" * (64 << 20), timeout=Timeout(5, 5, 0.3, 5))
     with pytest.raises(TimeoutError, match="write timed out"):
@@ -181,7 +198,8 @@ def test_pool_timeout(serve: ServeFactory) -> None:
         held.close()
 
 
-def test_connection_refused_names_method_and_url(transport: HTTPCoreTransport) -> None:
+@both
+def test_connection_refused_names_method_and_url(transport: Transport) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -215,7 +233,8 @@ def test_broken_responses(
         response.read()
 
 
-def test_reset_mid_body(transport: HTTPCoreTransport, serve: ServeFactory) -> None:
+@both
+def test_reset_mid_body(transport: Transport, serve: ServeFactory) -> None:
     async def reset(request: ServerRequest, response: ResponseWriter) -> None:
         await response.start(200, content_length=100_000)
         await response.write(b"x" * 100)
@@ -237,9 +256,10 @@ def test_closing_mid_stream_from_another_thread_disconnects(serve: ServeFactory)
     transport.close()
 
 
-def test_close_closes_every_connection_without_warnings(serve: ServeFactory) -> None:
+@pytest.mark.parametrize("cls", [HTTPCoreTransport, SocketTransport], ids=["httpcore", "socket"])
+def test_close_closes_every_connection_without_warnings(cls: type[Any], serve: ServeFactory) -> None:
     server = serve(echo)
-    transport = HTTPCoreTransport()
+    transport = cls()
     responses = [transport.send(Request("GET", server.url)) for _ in range(3)]
     for response in responses:
         response.read()
