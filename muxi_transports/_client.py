@@ -101,6 +101,24 @@ class _Common(Generic[C]):
         if self._debug:
             self._logger.debug("retrying %s %s in %.2fs (%s)", request.method, request.url, delay, why)
 
+    # What both loops do between their I/O steps (only sending, sleeping and closing differ).
+    def _after_failure(self, ex: Exchange[Any], request: Request, exc: MuxiError, started: float) -> float:
+        """Log a failed attempt; the delay before the next one (or ``exc`` re-raised)."""
+        self._log(request, type(exc).__name__, started, ex.attempt)
+        delay = ex.failed(exc)
+        self._log_retry(request, delay, exc.code)
+        return delay
+
+    def _after_head(self, ex: Exchange[Any], request: Request, status: int, headers: Headers,
+                    started: float) -> Step:
+        """Log an answer's head and decide what to do with it (``Step.RETRY``: wait ``ex.delay``)."""
+        self._log(request, status, started, ex.attempt)
+        _note_latest(headers, self._logger)
+        step = ex.received(status, headers)
+        if step is Step.RETRY:
+            self._log_retry(request, ex.delay, status)
+        return step
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._builder.base_url}>"
 
@@ -126,13 +144,11 @@ class SyncClient(_Common[C], SyncInvoker):
         injectable for tests; ``max_body`` bounds JSON answers.
         """
         self._setup(cfg, kwargs, clock, retry_policy, max_body)
+        self._owns_transport = transport is None
         if transport is None:
             from .httpcore_transport import HTTPCoreTransport
 
             transport = HTTPCoreTransport()
-            self._owns_transport = True
-        else:
-            self._owns_transport = False
         self.transport: Transport = transport
         self._sleep = sleep
 
@@ -143,18 +159,12 @@ class SyncClient(_Common[C], SyncInvoker):
             try:
                 response = self.transport.send(request)
             except MuxiError as exc:
-                self._log(request, type(exc).__name__, started, ex.attempt)
-                delay = ex.failed(exc)
-                self._log_retry(request, delay, exc.code)
-                self._sleep(delay)
+                self._sleep(self._after_failure(ex, request, exc, started))
                 continue
-            self._log(request, response.status, started, ex.attempt)
-            _note_latest(response.headers, self._logger)
-            step = ex.received(response.status, response.headers)
+            step = self._after_head(ex, request, response.status, response.headers, started)
             if step is not Step.RETRY:
                 return response, step
             response.close()
-            self._log_retry(request, ex.delay, response.status)
             self._sleep(ex.delay)
 
     def _run(self, spec: Spec[R]) -> R:
@@ -209,13 +219,11 @@ class AsyncClient(_Common[C], AsyncInvoker):
     ) -> None:
         """As :class:`SyncClient`; the default transport is :class:`AsyncHTTPCoreTransport`."""
         self._setup(cfg, kwargs, clock, retry_policy, max_body)
+        self._owns_transport = transport is None
         if transport is None:
             from .httpcore_transport import AsyncHTTPCoreTransport
 
             transport = AsyncHTTPCoreTransport()
-            self._owns_transport = True
-        else:
-            self._owns_transport = False
         self.transport: AsyncTransport = transport
 
     async def _send(self, ex: Exchange[Any]) -> tuple[AsyncResponse, Step]:
@@ -225,18 +233,12 @@ class AsyncClient(_Common[C], AsyncInvoker):
             try:
                 response = await self.transport.send(request)
             except MuxiError as exc:
-                self._log(request, type(exc).__name__, started, ex.attempt)
-                delay = ex.failed(exc)
-                self._log_retry(request, delay, exc.code)
-                await self.transport.sleep(delay)
+                await self.transport.sleep(self._after_failure(ex, request, exc, started))
                 continue
-            self._log(request, response.status, started, ex.attempt)
-            _note_latest(response.headers, self._logger)
-            step = ex.received(response.status, response.headers)
+            step = self._after_head(ex, request, response.status, response.headers, started)
             if step is not Step.RETRY:
                 return response, step
             await response.aclose()
-            self._log_retry(request, ex.delay, response.status)
             await self.transport.sleep(ex.delay)
 
     async def _run(self, spec: Spec[R]) -> R:
