@@ -4,51 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from muxi_proto.errors import (
-    AuthenticationError,
-    AuthorizationError,
-    BundleError,
-    ConfigurationError,
-    ConflictError,
-    ConnectionError,
-    LimitExceededError,
-    MuxiError,
-    NotFoundError,
-    ProtocolError,
-    RateLimitError,
-    ResponseDecodeError,
-    ServerError,
-    StreamError,
-    StreamTruncatedError,
-    TimeoutError,
-    TLSError,
-    ValidationError,
-    WebhookVerificationError,
-)
+from muxi_proto import errors as _errors
+from muxi_proto.errors import *  # noqa: F403 - the same classes, under the official module name
+from muxi_proto.errors import MuxiError
 from muxi_proto.responses import error_class_for_status
 
-__all__ = [
-    "AuthenticationError",
-    "AuthorizationError",
-    "BundleError",
-    "ConfigurationError",
-    "ConflictError",
-    "ConnectionError",
-    "LimitExceededError",
-    "MuxiError",
-    "NotFoundError",
-    "ProtocolError",
-    "RateLimitError",
-    "ResponseDecodeError",
-    "ServerError",
-    "StreamError",
-    "StreamTruncatedError",
-    "TLSError",
-    "TimeoutError",
-    "ValidationError",
-    "WebhookVerificationError",
-    "map_error",
-]
+__all__ = _errors.__all__ + ["map_error"]  # noqa: RUF005 - the facade's names plus its helper
 
 
 def map_error(
