@@ -218,11 +218,14 @@ def test_connection_refused_names_method_and_url(transport: Transport) -> None:
     [
         (b"HTTP/1.1 2xx\r\n\r\n", ProtocolError, "malformed response"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort", ProtocolError, "body ended early"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", ProtocolError, "body ended early"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", ProtocolError, "malformed response"),
         (b"", ConnectionError, "without sending a response"),
     ],
 )
+@both
 def test_broken_responses(
-    transport: HTTPCoreTransport, serve: ServeFactory, raw: bytes, error: type[MuxiError], match: str
+    transport: Transport, serve: ServeFactory, raw: bytes, error: type[MuxiError], match: str
 ) -> None:
     async def broken(request: ServerRequest, response: ResponseWriter) -> None:
         await response.write_raw(raw)
