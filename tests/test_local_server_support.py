@@ -41,16 +41,15 @@ class Reply:
         return self.header("content-type") or ""
 
 
-def request(
+def _send(
     server: LocalMuxiServer,
     method: str,
     target: str,
-    *,
-    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
-    body: bytes = b"",
-    json_body: Any = None,
-) -> Reply:
-    """One request on a fresh connection; the whole answer."""
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    body: bytes,
+    json_body: Any,
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    """Send one request on a fresh connection; the connection and the unread response."""
     pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
     if json_body is not None:
         body = json.dumps(json_body).encode()
@@ -63,7 +62,24 @@ def request(
         if body or method in ("POST", "PUT"):
             conn.putheader("Content-Length", str(len(body)))
         conn.endheaders(body or None)
-        response = conn.getresponse()
+        return conn, conn.getresponse()
+    except BaseException:
+        conn.close()
+        raise
+
+
+def request(
+    server: LocalMuxiServer,
+    method: str,
+    target: str,
+    *,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    json_body: Any = None,
+) -> Reply:
+    """One request on a fresh connection; the whole answer."""
+    conn, response = _send(server, method, target, headers, body, json_body)
+    try:
         return Reply(response.status, response.getheaders(), response.read())
     finally:
         conn.close()
@@ -116,18 +132,7 @@ def open_stream(
     json_body: Any = None,
 ) -> OpenStream:
     """Send a request and return the response unread."""
-    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-    if json_body is not None:
-        body = json.dumps(json_body).encode()
-        pairs.append(("Content-Type", "application/json"))
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    conn.putrequest(method, target, skip_accept_encoding=True)
-    for name, value in pairs:
-        conn.putheader(name, value)
-    if body or method in ("POST", "PUT"):
-        conn.putheader("Content-Length", str(len(body)))
-    conn.endheaders(body or None)
-    return OpenStream(conn, conn.getresponse())
+    return OpenStream(*_send(server, method, target, headers, body, json_body))
 
 
 def signed(server: LocalMuxiServer, method: str, path: str, *, timestamp: int | None = None) -> dict[str, str]:
