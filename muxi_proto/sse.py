@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import json as _json
 import re
-from collections.abc import Iterator, Mapping
-from itertools import repeat
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from typing import Any, Final
 
 from .errors import ConfigurationError, LimitExceededError, StreamError
@@ -147,6 +147,20 @@ class ServerSentEvent(Mapping[str, Any]):
         return (ServerSentEvent, (self.event, self.data, self.id, self.retry))
 
 
+class _Message(ServerSentEvent):
+    """A :class:`ServerSentEvent` of the MUXI norm (unnamed, no id or retry in force), built with
+    one argument: the other three are class attributes that shadow the base's slots. Constructing
+    events is the largest cost of decoding, and three fewer arguments save about a fifth of it."""
+
+    __slots__ = ()
+    event = "message"  # type: ignore[misc]  # (Final in the base: never assigned per instance here)
+    id = ""  # type: ignore[misc]
+    retry = None  # type: ignore[misc]
+
+    def __init__(self, data: str) -> None:  # pylint: disable=super-init-not-called
+        self.data = data  # type: ignore[misc]
+
+
 class SSEDecoder:
     """Incremental WHATWG event-stream parser: ``feed(bytes) -> [ServerSentEvent]``.
 
@@ -240,7 +254,7 @@ class SSEDecoder:
             frame = _DATA_FRAME(data)
             if frame is not None and len(data) - 2 <= self._max:
                 text = frame[1].decode("utf-8", "replace")
-                return [ServerSentEvent("message", text, self._id_buffer, self._retry)]
+                return [self._new_message()(text)]
             if data == _KEEPALIVE_FRAME and len(data) - 2 <= self._max:
                 return []
         if 13 in data:  # CR (an int: much cheaper than looking for b"\r")
@@ -336,39 +350,36 @@ class SSEDecoder:
         text = "\n\n".join(text.split(_KEEPALIVE))  # (one scan; replace() makes two)
         pieces = text.split("\n\ndata: ")
         last = len(pieces) - 1
-        new = ServerSentEvent
         first = pieces[0]
         if last and not self._dirty and first[:6] == "data: " and "\n" not in first:
             # A one-line event completed by this chunk (the state is clean: no field since the
             # last blank line, so the id in force is already current).
-            out.append(new("message", first[6:], self._id_buffer, self._retry))
+            out.append(self._new_message()(first[6:]))
         else:
             self._block(first, out)
             if last == 0:
                 return
             self._dispatch(out)
         if last > 1:
-            last_id = self._id_buffer
-            retry = self._retry
+            new = self._new_message()
             middle = pieces[1:last]
             if "\n" not in "".join(middle):  # (a copy and a memchr: cheaper than counting LFs)
-                out += map(new, repeat("message"), middle, repeat(last_id), repeat(retry))
+                out += map(new, middle)
             else:
                 append = out.append
                 for piece in middle:
                     if "\n" in piece:
                         self._data_piece(piece, out)
                         self._dispatch(out)
-                        last_id = self._id_buffer
-                        retry = self._retry
+                        new = self._new_message()
                     else:
-                        append(new("message", piece, last_id, retry))
+                        append(new(piece))
         tail = pieces[last]
         lf = tail.find("\n")
         if lf >= 0 and lf == len(tail) - 1:
             # "value\n": its line then a blank line (the text stops before the final line end), so
             # a whole one-line event: the usual end of a chunk that ends between two events.
-            out.append(new("message", tail[:lf], self._id_buffer, self._retry))
+            out.append(self._new_message()(tail[:lf]))
         elif lf >= 0:
             self._data_piece(tail, out)
         else:
@@ -377,6 +388,13 @@ class SSEDecoder:
             self._data = [tail]
             self._data_len = len(tail)
             self._dirty = True
+
+    def _new_message(self) -> Callable[[str], ServerSentEvent]:
+        # The constructor of an unnamed event with the id and retry now in force (the state is
+        # clean: no field since the last blank line).
+        if not self._id_buffer and self._retry is None:
+            return _Message
+        return partial(ServerSentEvent, "message", id=self._id_buffer, retry=self._retry)
 
     def _data_piece(self, piece: str, out: list[ServerSentEvent]) -> None:
         # A piece of text that follows "data: " at the start of a line.

@@ -7,14 +7,17 @@ two line ends of a blank line.
 
 from __future__ import annotations
 
+import copy
 import itertools
+import pickle
 
+import pytest
 import sse_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from muxi_proto.errors import LimitExceededError
-from muxi_proto.sse import SSEDecoder
+from muxi_proto.sse import ServerSentEvent, SSEDecoder
 
 FRAME = st.one_of(
     st.text(alphabet="ab :{}\"\u00e9\r\n", max_size=8).map(lambda t: b"data: " + t.encode() + b"\n\n"),
@@ -115,3 +118,31 @@ def test_frame_chunk_over_the_limit_raises() -> None:
         pass
     else:
         raise AssertionError("a 9-byte line passed an 8-byte limit")
+
+
+def test_events_of_the_one_argument_shortcut_are_whole_server_sent_events() -> None:
+    # Unnamed events with no id or retry in force are built by a one-argument subclass; they
+    # must be indistinguishable from the general events in everything a user can do with them.
+    frames = b"".join(b'data: {"n": %d}\n\n' % i for i in range(40))
+    plain = SSEDecoder().feed(frames) + SSEDecoder().feed(b"data: one\n\n")
+    assert len(plain) == 41
+    for evt in plain:
+        general = ServerSentEvent("message", evt.data)
+        assert isinstance(evt, ServerSentEvent)
+        assert (evt.event, evt.id, evt.retry) == ("message", "", None)
+        assert evt == general and general == evt and evt == {"event": "message", "data": evt.data}
+        assert dict(evt) == general.to_dict() and evt.get("id") is None
+        assert repr(evt) == repr(general)
+        assert pickle.loads(pickle.dumps(evt)) == evt
+        assert copy.copy(evt) == evt
+        with pytest.raises(AttributeError):
+            evt.event = "other"  # type: ignore[misc]
+    assert plain[0].json() == {"n": 0}
+
+
+def test_the_one_argument_shortcut_is_not_used_once_an_id_or_retry_is_in_force() -> None:
+    decoder = SSEDecoder()
+    decoder.feed(b"id: 7\nretry: 10\n\n")
+    events = decoder.feed(b"".join(b"data: %d\n\n" % i for i in range(30)))
+    assert [(e.id, e.retry) for e in events] == [("7", 10)] * 30
+    assert decoder.feed(b"data: x\n\n")[0].id == "7"
