@@ -42,6 +42,8 @@ OFFICIAL_ASYNC = "official (httpx.AsyncClient, asyncio)"
 OURS_SYNC = "ours HTTPCoreTransport (sync)"
 OURS_SOCKET = "ours SocketTransport (sync)"
 CEILING = "origin ceiling (raw socket client)"
+BOUND_SYNC = "bound: httpcore.ConnectionPool alone, no client (sync)"
+BOUND_ASYNC = "bound: httpcore.AsyncConnectionPool alone, no client (asyncio)"
 
 
 # --- worker side -------------------------------------------------------------------------------------
@@ -59,13 +61,61 @@ def _check(call: str, result: Any) -> None:
 
 def ceiling(origin: str, call: str, requests: int) -> Callable[[], dict[str, Any]]:
     """The raw-socket client: what the origin can answer, one request at a time."""
-    path = "/v1/agents" if call == "get_agents" else "/rpc/server/status"
+    path = _path(call)
 
     def run() -> dict[str, Any]:
         origin_mod.raw_ceiling(origin, path, WARMUP)
         return {"seconds": origin_mod.raw_ceiling(origin, path, requests), "requests": requests}
 
     return run
+
+
+def _path(call: str) -> str:
+    return "/v1/agents" if call == "get_agents" else "/rpc/server/status"
+
+
+def httpcore_alone(origin: str, call: str, requests: int, flavour: str) -> Callable[[], dict[str, Any]]:
+    """httpcore's pool by itself: the same GET, body read, nothing decoded, no client around it.
+
+    The least any client on httpcore pays per call, so its ratio over the official client is the
+    most our default transports could show (the official SDK runs on httpx, itself on httpcore).
+    """
+    import httpcore
+
+    url = origin + _path(call)
+    headers = [(b"accept", b"application/json"), (b"x-muxi-admin-key", ADMIN_KEY.encode())]
+
+    def check(status: int, body: bytes) -> None:
+        if status != 200 or not body:
+            raise SystemExit(f"unexpected answer from the origin: {status}")
+
+    def run_sync() -> dict[str, Any]:
+        with httpcore.ConnectionPool() as pool:
+            for _ in range(WARMUP):
+                pool.request("GET", url, headers=headers)
+            start = time.perf_counter()
+            for _ in range(requests):
+                response = pool.request("GET", url, headers=headers)
+            seconds = time.perf_counter() - start
+        check(response.status, response.content)
+        return {"seconds": seconds, "requests": requests}
+
+    async def run_async() -> dict[str, Any]:
+        async with httpcore.AsyncConnectionPool() as pool:
+            for _ in range(WARMUP):
+                await pool.request("GET", url, headers=headers)
+            start = time.perf_counter()
+            for _ in range(requests):
+                response = await pool.request("GET", url, headers=headers)
+            seconds = time.perf_counter() - start
+        check(response.status, response.content)
+        return {"seconds": seconds, "requests": requests}
+
+    if flavour == "sync":
+        return run_sync
+    import asyncio
+
+    return lambda: asyncio.run(run_async())
 
 
 def _ours_client(origin: str, call: str, flavour: str, transport: Any) -> Any:
@@ -211,8 +261,10 @@ def contenders(origin: str, call: str, requests: int, official: str | None) -> l
         rows.append((OFFICIAL_SYNC, official, "bench_requests", "official_sync", kw))
     rows.append((OURS_SYNC, ours, "bench_requests", "ours_sync", kw))
     rows.append((OURS_SOCKET, ours, "bench_requests", "ours_sync", {**kw, "transport": "socket"}))
+    rows.append((BOUND_SYNC, ours, "bench_requests", "httpcore_alone", {**kw, "flavour": "sync"}))
     if official:
         rows.append((OFFICIAL_ASYNC, official, "bench_requests", "official_async", kw))
+    rows.append((BOUND_ASYNC, ours, "bench_requests", "httpcore_alone", {**kw, "flavour": "asyncio"}))
     for name, transport, backend in ASYNC_OURS:
         rows.append((name, ours, "bench_requests", "ours_async", {**kw, "transport": transport, "backend": backend}))
     return rows
@@ -249,10 +301,11 @@ def report(opts: argparse.Namespace, data: dict[str, Any]) -> tuple[str, list[tu
         label = "`get_agents()`" if call == "get_agents" else "`status()` (HMAC)"
         for name, st in stats.items():
             peer = None
-            if name.startswith("ours") and OFFICIAL_SYNC in stats:
-                peer = stats[OFFICIAL_SYNC] if name in (OURS_SYNC, OURS_SOCKET) else stats[OFFICIAL_ASYNC]
+            if name.startswith(("ours", "bound")) and OFFICIAL_SYNC in stats:
+                sync = name in (OURS_SYNC, OURS_SOCKET, BOUND_SYNC)
+                peer = stats[OFFICIAL_SYNC] if sync else stats[OFFICIAL_ASYNC]
             ratio = st.speedup_over(peer) if peer else None
-            if ratio is not None:
+            if ratio is not None and name.startswith("ours"):  # a bound is shown, not checked
                 checks.append((f"per-request {call}: {name}", ratio, 2.0))
             rows.append([label, name, f"{st.median:,.0f}", f"{st.best:,.0f}", f"{1e6 / st.median:.0f}",
                          _harness.ratio_text(ratio)])

@@ -157,7 +157,7 @@ class _Message(ServerSentEvent):
     id = ""  # type: ignore[misc]
     retry = None  # type: ignore[misc]
 
-    def __init__(self, data: str) -> None:  # pylint: disable=super-init-not-called
+    def __init__(self, data: str) -> None:  # (no super().__init__: the base sets all four)
         self.data = data  # type: ignore[misc]
 
 
