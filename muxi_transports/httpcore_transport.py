@@ -8,6 +8,7 @@ keeps only its few lines of blocking or awaiting code.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import ssl
 import threading
@@ -151,11 +152,19 @@ def _core_request(request: Request, origin: tuple[str, str, int]) -> httpcore.Re
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _core_origin(origin: tuple[str, str, int]) -> httpcore.Origin:
+    scheme, host, port = origin
+    return httpcore.Origin(scheme.encode("ascii"), host.encode("ascii"), port)
+
+
 def _has_idle(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool, origin: tuple[str, str, int]) -> bool:
     """Is there an idle keep-alive connection the request may go out on?"""
-    scheme, host, port = origin
-    core_origin = httpcore.Origin(scheme.encode("ascii"), host.encode("ascii"), port)
-    return any(conn.is_idle() and conn.can_handle_request(core_origin) for conn in pool.connections)
+    connections = pool.connections
+    if not connections:
+        return False
+    core_origin = _core_origin(origin)
+    return any(conn.is_idle() and conn.can_handle_request(core_origin) for conn in connections)
 
 
 def _stale(exc: Exception) -> bool:
