@@ -12,11 +12,14 @@ import os
 import ssl
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Union
+from typing import Final, Union
 
 from muxi_proto.errors import ConfigurationError
 
-__all__ = ["VerifyTypes", "shared_ssl_context", "ssl_context"]
+__all__ = ["HTTP1_ALPN", "VerifyTypes", "shared_ssl_context", "ssl_context"]
+
+#: What the h11 transports (HTTP/1.1 only) offer in the TLS handshake.
+HTTP1_ALPN: Final = ("http/1.1",)
 
 #: ``True`` (system CAs, the default), ``False`` (no verification: tests only), a CA bundle file
 #: or directory path, or a ready :class:`ssl.SSLContext` (used as is).

@@ -20,7 +20,7 @@ from ._deadline import Deadline, cut_to
 from ._errors import PhaseTimeout, TransportClosed, chainable, map_exception
 from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
 from ._h11_transport import IdlePool, socket_is_readable
-from ._tls import VerifyTypes, shared_ssl_context, ssl_context
+from ._tls import HTTP1_ALPN, VerifyTypes, shared_ssl_context, ssl_context
 from .base import SyncResponse, Transport
 
 __all__ = ["SocketTransport"]
@@ -28,7 +28,6 @@ __all__ = ["SocketTransport"]
 _RECEIVE_SIZE: Final = 65536
 #: Requests up to this size go out in one write (head and body together).
 _COALESCE_LIMIT: Final = 64 * 1024
-_ALPN: Final = ("http/1.1",)
 _UNSET: Final = -1.0  # no timeout set on a socket yet (None means "wait for ever")
 
 
@@ -93,7 +92,7 @@ class SocketTransport(Transport):
         self._verify = verify
         # A CA path is checked now; True and False share a process-wide context, made at the first TLS
         # connection (plain HTTP never pays for loading CAs).
-        self._ssl_context = None if isinstance(verify, bool) else ssl_context(verify, alpn=list(_ALPN))
+        self._ssl_context = None if isinstance(verify, bool) else ssl_context(verify, alpn=list(HTTP1_ALPN))
         self._pool: IdlePool[_Connection] = IdlePool(max_idle_per_origin)
         self._active: set[_Connection] = set()
         self._lock = threading.Lock()
@@ -179,7 +178,7 @@ class SocketTransport(Transport):
             if scheme == "https":
                 if self._ssl_context is None:
                     assert isinstance(self._verify, bool)
-                    self._ssl_context = shared_ssl_context(self._verify, _ALPN)
+                    self._ssl_context = shared_ssl_context(self._verify, HTTP1_ALPN)
                 # The handshake is a step of its own: the connect timeout again, cut to the time left.
                 # A peer that closes without close_notify ends the stream (HTTP frames its own bodies).
                 limit, scope = cut_to(deadline, timeout)

@@ -1,7 +1,7 @@
 """One SSL context per process for ``verify=True``/``False`` and each ALPN list, never mutated.
 
 Loading the system CAs costs about 20 ms; the httpcore transports paid it at every construction and
-SocketTransport at every first TLS connection. Now transports share a context per (verify, ALPN
+the others (socket, anyio, trio) at every first TLS connection. Now transports share a context per (verify, ALPN
 list), whose ALPN list is pinned: httpcore's per-connection ``set_alpn_protocols`` with the same
 list changes nothing, so sharing is safe across threads and pools.
 """
@@ -18,9 +18,10 @@ from conftest import ServeFactory
 
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Request
-from muxi_transports import AsyncHTTPCoreTransport, HTTPCoreTransport, SocketTransport, _tls
+from muxi_transports import AnyIOTransport, AsyncHTTPCoreTransport, HTTPCoreTransport, SocketTransport, _tls
 from muxi_transports.httpcore_transport import _origin_ssl_context
 from muxi_transports.testing import ResponseWriter, ServerRequest
+from muxi_transports.trio_transport import TrioTransport
 
 
 @pytest.fixture
@@ -143,3 +144,27 @@ async def test_async_transport_connects_through_the_shared_context(
             async with await transport.send(Request("GET", server.url)) as response:
                 assert await response.aread() == b"secure"
     assert server.connections_opened == 1
+
+
+@pytest.mark.anyio
+async def test_h11_async_transports_share_the_context_and_build_none_for_plain_http(
+    fresh_cache: mock.Mock, serve: ServeFactory, server_ssl_context: ssl.SSLContext, anyio_backend: str
+) -> None:
+    plain = serve(hello)
+    secure = serve(hello, ssl_context=server_ssl_context)
+    kinds: list[type[AnyIOTransport] | type[TrioTransport]] = [AnyIOTransport]
+    if anyio_backend == "trio":
+        kinds.append(TrioTransport)
+    contexts = []
+    for kind in kinds:
+        for _ in range(2):
+            async with kind(verify=False) as transport:
+                async with await transport.send(Request("GET", plain.url)) as response:
+                    assert await response.aread() == b"secure"
+                assert transport._ssl_context is None  # plain HTTP loads no CAs
+                async with await transport.send(Request("GET", secure.url)) as response:
+                    assert await response.aread() == b"secure"
+                contexts.append(transport._ssl_context)
+    assert contexts[0] is _tls.shared_ssl_context(False, _tls.HTTP1_ALPN)
+    assert len({id(c) for c in contexts}) == 1
+    assert fresh_cache.call_count == 1  # every transport, the context built once
