@@ -272,7 +272,7 @@ def test_pack_reports_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_pack_maps_os_errors_to_bundle_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import muxi_proto.bundle as bundle_module
+    import muxi_proto.bundle.packer as bundle_module
 
     root = formation_dir(tmp_path)
     write(root / "locked.txt")
