@@ -29,6 +29,7 @@ import httpcore
 
 from muxi_proto.http import Timeout
 
+from ._asyncio_net import AsyncioBackend
 from ._errors import PhaseTimeout
 
 __all__ = [
@@ -249,7 +250,8 @@ class AsyncNetworkStream(_Retirable, httpcore.AsyncNetworkStream):
 
 
 class AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's async network backend (trio's under trio, anyio's otherwise), cut to the deadline."""
+    """httpcore's async network backend, cut to the deadline: httpcore's own under trio, and under
+    asyncio :class:`~muxi_transports._asyncio_net.AsyncioBackend` (asyncio's socket calls, no anyio)."""
 
     def __init__(self) -> None:
         self._backends: dict[bool, httpcore.AsyncNetworkBackend] = {}
@@ -258,7 +260,7 @@ class AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
         trio = _in_trio()
         backend = self._backends.get(trio)
         if backend is None:
-            backend = self._backends[trio] = httpcore.TrioBackend() if trio else httpcore.AnyIOBackend()
+            backend = self._backends[trio] = httpcore.TrioBackend() if trio else AsyncioBackend()
         return backend
 
     async def connect_tcp(

@@ -9,11 +9,8 @@ without anyio.
 from __future__ import annotations
 
 import abc
-import select
-import socket
-from collections import deque
 from functools import partial
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any
 
 import h11
 
@@ -22,31 +19,14 @@ from muxi_proto.http import Request, Timeout
 from ._deadline import Deadline, within
 from ._errors import PhaseTimeout, TransportClosed, map_errors
 from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
+from ._idle import IdlePool
 from ._tls import HTTP1_ALPN, VerifyTypes, shared_ssl_context, ssl_context
 from .base import AsyncResponse, AsyncTransport
 
-__all__ = ["ByteStream", "H11AsyncTransport", "IdlePool", "socket_is_readable"]
+__all__ = ["ByteStream", "H11AsyncTransport"]
 
 #: Requests up to this size go out in one write (head and body together).
 _COALESCE_LIMIT = 64 * 1024
-
-
-def socket_is_readable(sock: socket.socket | Any | None) -> bool:
-    """True if ``sock`` has something to read (for an idle HTTP connection: EOF, so it is stale).
-
-    Unknown sockets count as readable, so the caller opens a fresh connection instead of guessing.
-    """
-    if sock is None:
-        return True
-    fd = sock.fileno()
-    if fd < 0:
-        return True
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        return bool(poller.poll(0))
-    readable, _, _ = select.select([fd], [], [], 0)
-    return bool(readable)
 
 
 class ByteStream(abc.ABC):
@@ -78,44 +58,6 @@ class _Connection:
         self.stream = stream
         self.origin = origin
         self.exchange = ClientExchange()
-
-
-class _Pooled(Protocol):
-    @property
-    def origin(self) -> tuple[str, str, int]: ...
-
-
-P = TypeVar("P", bound=_Pooled)
-
-
-class IdlePool(Generic[P]):
-    """Idle keep-alive connections per origin, newest first, at most ``max_per_origin`` each."""
-
-    __slots__ = ("_idle", "max_per_origin")
-
-    def __init__(self, max_per_origin: int) -> None:
-        self.max_per_origin = max_per_origin
-        self._idle: dict[tuple[str, str, int], deque[P]] = {}
-
-    def take(self, origin: tuple[str, str, int]) -> P | None:
-        """The most recently used idle connection to ``origin``, or None."""
-        idle = self._idle.get(origin)
-        return idle.pop() if idle else None
-
-    def put(self, conn: P) -> P | None:
-        """Park ``conn``; returns the connection pushed out (the oldest), if the list was full."""
-        idle = self._idle.setdefault(conn.origin, deque())
-        idle.append(conn)
-        return idle.popleft() if len(idle) > self.max_per_origin else None
-
-    def drain(self) -> list[P]:
-        """Remove and return every idle connection."""
-        out = [conn for idle in self._idle.values() for conn in idle]
-        self._idle.clear()
-        return out
-
-    def __len__(self) -> int:
-        return sum(len(idle) for idle in self._idle.values())
 
 
 def _retryable(exc: Exception) -> bool:

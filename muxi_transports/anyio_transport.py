@@ -10,7 +10,8 @@ from anyio.abc import ByteStream as AnyIOByteStream
 from anyio.abc import SocketAttribute
 
 from ._errors import PhaseTimeout
-from ._h11_transport import ByteStream, H11AsyncTransport, socket_is_readable
+from ._h11_transport import ByteStream, H11AsyncTransport
+from ._idle import socket_is_readable
 from ._tls import VerifyTypes
 
 __all__ = ["AnyIOTransport"]

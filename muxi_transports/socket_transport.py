@@ -19,7 +19,7 @@ from muxi_proto.http import Request, Timeout
 from ._deadline import Deadline, cut_to
 from ._errors import PhaseTimeout, TransportClosed, chainable, map_exception
 from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
-from ._h11_transport import IdlePool, socket_is_readable
+from ._idle import IdlePool, socket_is_readable
 from ._tls import HTTP1_ALPN, VerifyTypes, shared_ssl_context, ssl_context
 from .base import SyncResponse, Transport
 

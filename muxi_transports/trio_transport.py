@@ -7,7 +7,8 @@ import ssl
 import trio
 
 from ._errors import PhaseTimeout
-from ._h11_transport import ByteStream, H11AsyncTransport, socket_is_readable
+from ._h11_transport import ByteStream, H11AsyncTransport
+from ._idle import socket_is_readable
 from ._tls import VerifyTypes
 
 __all__ = ["TrioTransport"]

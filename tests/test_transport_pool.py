@@ -10,7 +10,8 @@ from pathlib import Path
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from muxi_transports._h11_transport import ByteStream, IdlePool, _Connection, socket_is_readable
+from muxi_transports._h11_transport import ByteStream, _Connection
+from muxi_transports._idle import IdlePool, socket_is_readable
 
 ORIGINS = [("http", "a", 80), ("https", "a", 443), ("http", "b", 8080)]
 

@@ -23,6 +23,7 @@ Modules: ``rules`` (file names, bounds, exclusions), ``formation_file`` (the sca
 
 from __future__ import annotations
 
+from ..errors import BundleError
 from .formation_file import formation_version, top_level_value
 from .packer import pack_directory
 from .reader import BundleInfo, read_bundle
@@ -48,6 +49,7 @@ __all__ = [
     "EXCLUDED_PATTERNS",
     "FORMATION_FILES",
     "MAX_FORMATION_FILE_SIZE",
+    "BundleError",
     "BundleInfo",
     "BundleSource",
     "PreparedBundle",
