@@ -1,10 +1,10 @@
 """The default transports: httpcore connection pools, sync and async (asyncio and trio).
 
-httpcore brings keep-alive pooling, pool limits, proxies and HTTP/2. Under asyncio its sockets and TLS
-go through :mod:`._asyncio_net` (asyncio's own socket calls) instead of anyio, which saves about
-90 µs of httpcore's 330 µs per request on loopback; under trio, through httpcore's trio backend. What the two classes share
-(pool options, request and header conversion) is written once as module functions; each class
-keeps only its few lines of blocking or awaiting code.
+httpcore brings keep-alive pooling, pool limits, proxies and HTTP/2. Under asyncio its sockets and
+TLS go through :mod:`._asyncio_net` (asyncio's own socket calls) instead of anyio, which saves about
+90 µs of httpcore's 330 µs per request on loopback; under trio, through httpcore's trio backend.
+What the two classes share (pool options, request and header conversion) is written once as module
+functions; each class keeps only its few lines of blocking or awaiting code.
 """
 
 from __future__ import annotations
