@@ -96,6 +96,9 @@ class _TLSStream(httpcore.AsyncNetworkStream):
         self._ssl = ssl_object
         self._incoming = incoming
         self._outgoing = outgoing
+        # HTTP/2 reads and writes one connection from several tasks at once: whoever sends takes
+        # the pending TLS records in order, under the lock, so records never interleave.
+        self._send_lock = asyncio.Lock()
 
     @classmethod
     async def handshake(
@@ -132,7 +135,10 @@ class _TLSStream(httpcore.AsyncNetworkStream):
 
     async def _flush(self) -> None:
         if self._outgoing.pending:
-            await self._inner.write(self._outgoing.read())
+            async with self._send_lock:
+                data = self._outgoing.read()
+                if data:
+                    await self._inner.write(data)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         try:

@@ -241,3 +241,42 @@ def test_cancelling_a_read_leaves_the_stream_closable() -> None:
             assert stream.get_extra_info("socket").fileno() == -1
 
     asyncio.run(main())
+
+
+def test_tls_writes_from_two_tasks_at_once_never_interleave_records(
+    ca: trustme.CA, server_ssl_context: ssl.SSLContext
+) -> None:
+    # HTTP/2 writes one connection from several tasks. Blocks larger than the socket buffers make
+    # each send wait part-way; records from the two writers must still arrive whole and in order.
+    block = 4 * 1024 * 1024
+    blocks = {b"a": 2, b"b": 2}
+    received = bytearray()
+    done = asyncio.Event()
+
+    async def sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while len(received) < block * sum(blocks.values()):
+                data = await reader.read(65536)
+                if not data:
+                    break
+                received.extend(data)
+                await asyncio.sleep(0)  # a slow reader, so the client's sends fill the buffers
+        finally:
+            done.set()  # also when interleaved records made the TLS layer fail
+
+    async def main() -> None:
+        async with Server(sink, server_ssl_context) as port:
+            stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+            tls = await stream.start_tls(client_context(ca), "127.0.0.1", timeout=5)
+
+            async def writer(mark: bytes) -> None:
+                for _ in range(blocks[mark]):
+                    await tls.write(mark * block, timeout=10)
+
+            await asyncio.gather(writer(b"a"), writer(b"b"), return_exceptions=True)
+            await asyncio.wait_for(done.wait(), 10)
+            await tls.aclose()
+
+    asyncio.run(main())
+    assert len(received) == block * sum(blocks.values())
+    assert received.count(b"a") == block * blocks[b"a"] and received.count(b"b") == block * blocks[b"b"]
