@@ -53,7 +53,41 @@ async def _within(seconds: float | None, step: Awaitable[T], timeout_error: type
         raise timeout_error(f"timed out after {seconds} s") from None
 
 
-class _SocketStream(httpcore.AsyncNetworkStream):
+def _failure(error: type[Exception], cause: BaseException) -> Exception:
+    """httpcore's ``error`` for ``cause`` (raise it ``from cause``)."""
+    return error(str(cause) or type(cause).__name__)
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """What plain and TLS streams share: the socket underneath, TLS on top, the extra info."""
+
+    _sock: socket.socket
+    _ssl: ssl.SSLObject | None = None
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return await _TLSStream.handshake(self, ssl_context, server_hostname, timeout)
+
+    def get_extra_info(self, info: str) -> Any:
+        # What httpcore asks for: ALPN (ssl_object), stale connections (is_readable), and for users.
+        if info == "ssl_object":
+            return self._ssl
+        if info == "is_readable":
+            return socket_is_readable(self._sock)
+        if info == "socket":
+            return self._sock
+        try:
+            if info == "client_addr":
+                return self._sock.getsockname()
+            if info == "server_addr":
+                return self._sock.getpeername()
+        except OSError:
+            return None
+        return None
+
+
+class _SocketStream(_Stream):
     """A connected non-blocking TCP (or Unix) socket."""
 
     def __init__(self, sock: socket.socket) -> None:
@@ -64,7 +98,7 @@ class _SocketStream(httpcore.AsyncNetworkStream):
         try:
             return await _within(timeout, self._loop.sock_recv(self._sock, max_bytes), httpcore.ReadTimeout)
         except OSError as exc:
-            raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+            raise _failure(httpcore.ReadError, exc) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -72,48 +106,38 @@ class _SocketStream(httpcore.AsyncNetworkStream):
         try:
             await _within(timeout, self._loop.sock_sendall(self._sock, buffer), httpcore.WriteTimeout)
         except OSError as exc:
-            raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+            raise _failure(httpcore.WriteError, exc) from exc
 
     async def aclose(self) -> None:
         _close(self._loop, self._sock)
 
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        return await _TLSStream.handshake(self, self._sock, ssl_context, server_hostname, timeout)
 
-    def get_extra_info(self, info: str) -> Any:
-        return _extra_info(info, self._sock, None)
-
-
-class _TLSStream(httpcore.AsyncNetworkStream):
+class _TLSStream(_Stream):
     """TLS over another stream, through memory BIOs."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkStream, sock: socket.socket, ssl_object: ssl.SSLObject,
-                 incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO) -> None:
+    _ssl: ssl.SSLObject
+
+    def __init__(self, inner: _Stream, ssl_context: ssl.SSLContext, server_hostname: str | None) -> None:
         self._inner = inner
-        self._sock = sock
-        self._ssl = ssl_object
-        self._incoming = incoming
-        self._outgoing = outgoing
+        self._sock = inner._sock
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._ssl = ssl_context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
         # HTTP/2 reads and writes one connection from several tasks at once: whoever sends takes
         # the pending TLS records in order, under the lock, so records never interleave.
         self._send_lock = asyncio.Lock()
 
     @classmethod
     async def handshake(
-        cls, inner: httpcore.AsyncNetworkStream, sock: socket.socket, ssl_context: ssl.SSLContext,
-        server_hostname: str | None, timeout: float | None,
+        cls, inner: _Stream, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
     ) -> _TLSStream:
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        stream = cls(inner, sock, ssl_context.wrap_bio(incoming, outgoing, server_hostname=server_hostname),
-                     incoming, outgoing)
+        stream = cls(inner, ssl_context, server_hostname)
         try:
             await _within(timeout, stream._drive(stream._ssl.do_handshake), httpcore.ConnectTimeout)
         except BaseException as exc:
             await inner.aclose()
             if isinstance(exc, ssl.SSLError | OSError | httpcore.NetworkError):
-                raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+                raise _failure(httpcore.ConnectError, exc) from exc
             raise
         return stream
 
@@ -146,7 +170,7 @@ class _TLSStream(httpcore.AsyncNetworkStream):
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
             return b""  # close_notify, or a peer that closed without it: the end of the stream
         except (ssl.SSLError, httpcore.WriteError) as exc:
-            raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+            raise _failure(httpcore.ReadError, exc) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -154,18 +178,10 @@ class _TLSStream(httpcore.AsyncNetworkStream):
         try:
             await _within(timeout, self._drive(self._ssl.write, buffer), httpcore.WriteTimeout)
         except (ssl.SSLError, httpcore.ReadError) as exc:
-            raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+            raise _failure(httpcore.WriteError, exc) from exc
 
     async def aclose(self) -> None:
         await self._inner.aclose()  # no close_notify: HTTP frames its own bodies
-
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        return await _TLSStream.handshake(self, self._sock, ssl_context, server_hostname, timeout)
-
-    def get_extra_info(self, info: str) -> Any:
-        return _extra_info(info, self._sock, self._ssl)
 
 
 def _close(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
@@ -182,24 +198,6 @@ def _close(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
     sock.close()
 
 
-def _extra_info(info: str, sock: socket.socket, ssl_object: ssl.SSLObject | None) -> Any:
-    # What httpcore asks for: ALPN (ssl_object), stale connections (is_readable), and for users.
-    if info == "ssl_object":
-        return ssl_object
-    if info == "is_readable":
-        return socket_is_readable(sock)
-    if info == "socket":
-        return sock
-    try:
-        if info == "client_addr":
-            return sock.getsockname()
-        if info == "server_addr":
-            return sock.getpeername()
-    except OSError:
-        return None
-    return None
-
-
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """Connections for httpcore under asyncio, without anyio."""
 
@@ -211,55 +209,26 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        try:
-            sock = await _within(timeout, _connect_tcp(host, port, local_address), httpcore.ConnectTimeout)
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-        return _configured(sock, socket_options, tcp=True)
+        return await _open(_connect_tcp(host, port, local_address), timeout, socket_options, tcp=True)
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            await _within(timeout, loop.sock_connect(sock, path), httpcore.ConnectTimeout)
-        except BaseException as exc:
-            _close(loop, sock)
-            if isinstance(exc, OSError):
-                raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-            raise
-        return _configured(sock, socket_options, tcp=False)
+        return await _open(_connected(sock, path), timeout, socket_options, tcp=False)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-async def _connect_tcp(host: str, port: int, local_address: str | None) -> socket.socket:
-    # Each address in turn, as getaddrinfo orders them; the first error is the one reported.
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    first: OSError | None = None
-    for family, kind, proto, _, address in infos:
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setblocking(False)
-            if local_address is not None:
-                sock.bind((local_address, 0))
-            await loop.sock_connect(sock, address)
-        except OSError as exc:
-            _close(loop, sock)
-            first = first or exc
-            continue
-        except BaseException:
-            _close(loop, sock)
-            raise
-        return sock
-    raise first or OSError(f"no address found for {host!r}")
-
-
-def _configured(sock: socket.socket, options: Iterable[Any] | None, *, tcp: bool) -> _SocketStream:
+async def _open(
+    connect: Awaitable[socket.socket], timeout: float | None, options: Iterable[Any] | None, *, tcp: bool
+) -> _SocketStream:
+    """The stream of the socket ``connect`` gives, configured; errors are httpcore's connect errors."""
+    try:
+        sock = await _within(timeout, connect, httpcore.ConnectTimeout)
+    except OSError as exc:
+        raise _failure(httpcore.ConnectError, exc) from exc
     try:
         if tcp:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -267,5 +236,31 @@ def _configured(sock: socket.socket, options: Iterable[Any] | None, *, tcp: bool
             sock.setsockopt(*option)
     except OSError as exc:
         _close(asyncio.get_running_loop(), sock)
-        raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        raise _failure(httpcore.ConnectError, exc) from exc
     return _SocketStream(sock)
+
+
+async def _connected(sock: socket.socket, address: Any, local_address: str | None = None) -> socket.socket:
+    """``sock`` connected to ``address`` (non-blocking); closed if that fails or is cancelled."""
+    loop = asyncio.get_running_loop()
+    try:
+        sock.setblocking(False)
+        if local_address is not None:
+            sock.bind((local_address, 0))
+        await loop.sock_connect(sock, address)
+    except BaseException:
+        _close(loop, sock)
+        raise
+    return sock
+
+
+async def _connect_tcp(host: str, port: int, local_address: str | None) -> socket.socket:
+    # Each address in turn, as getaddrinfo orders them; the first error is the one reported.
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    first: OSError | None = None
+    for family, kind, proto, _, address in infos:
+        try:
+            return await _connected(socket.socket(family, kind, proto), address, local_address)
+        except OSError as exc:
+            first = first or exc
+    raise first or OSError(f"no address found for {host!r}")

@@ -20,7 +20,7 @@ from ._deadline import Deadline, within
 from ._errors import PhaseTimeout, TransportClosed, map_errors
 from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
 from ._idle import IdlePool
-from ._tls import HTTP1_ALPN, VerifyTypes, shared_ssl_context, ssl_context
+from ._tls import VerifyTypes, http1_ssl_context
 from .base import AsyncResponse, AsyncTransport
 
 __all__ = ["ByteStream", "H11AsyncTransport"]
@@ -74,9 +74,7 @@ class H11AsyncTransport(AsyncTransport):
 
     def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10) -> None:
         self._verify = verify
-        # A CA path is checked now; True and False share a process-wide context, made at the first TLS
-        # connection (plain HTTP never pays for loading CAs).
-        self._ssl_context = None if isinstance(verify, bool) else ssl_context(verify, alpn=list(HTTP1_ALPN))
+        self._ssl_context = None if isinstance(verify, bool) else http1_ssl_context(verify)
         self._pool: IdlePool[_Connection] = IdlePool(max_idle_per_origin)
         self._active: set[_Connection] = set()
         self._closed = False
@@ -134,8 +132,7 @@ class H11AsyncTransport(AsyncTransport):
         ctx = None
         if scheme == "https":
             if self._ssl_context is None:
-                assert isinstance(self._verify, bool)
-                self._ssl_context = shared_ssl_context(self._verify, HTTP1_ALPN)
+                self._ssl_context = http1_ssl_context(self._verify)
             ctx = self._ssl_context
         stream = await within(
             deadline, request.timeout.connect, lambda limit: self._open_stream(scheme, host, port, ctx, limit)

@@ -16,7 +16,7 @@ from typing import Final, Union
 
 from muxi_proto.errors import ConfigurationError
 
-__all__ = ["HTTP1_ALPN", "VerifyTypes", "shared_ssl_context", "ssl_context"]
+__all__ = ["HTTP1_ALPN", "VerifyTypes", "http1_ssl_context", "shared_ssl_context", "ssl_context"]
 
 #: What the h11 transports (HTTP/1.1 only) offer in the TLS handshake.
 HTTP1_ALPN: Final = ("http/1.1",)
@@ -100,3 +100,15 @@ def shared_ssl_context(verify: bool, alpn: Sequence[str]) -> ssl.SSLContext:
                 ctx._muxi_alpn = list(alpn)
                 _shared[key] = ctx
     return ctx
+
+
+def http1_ssl_context(verify: VerifyTypes) -> ssl.SSLContext:
+    """The context of a transport that offers HTTP/1.1 only (socket, anyio, trio).
+
+    ``True`` and ``False`` give the process-wide context; such transports ask for it at their first
+    TLS connection, so plain HTTP never pays for loading CAs. A CA path or a caller's context gives a
+    context of its own; they ask for it when made, so a bad path fails at once.
+    """
+    if isinstance(verify, bool):
+        return shared_ssl_context(verify, HTTP1_ALPN)
+    return ssl_context(verify, alpn=list(HTTP1_ALPN))

@@ -20,7 +20,7 @@ from ._deadline import Deadline, cut_to
 from ._errors import PhaseTimeout, TransportClosed, chainable, map_exception
 from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
 from ._idle import IdlePool, socket_is_readable
-from ._tls import HTTP1_ALPN, VerifyTypes, shared_ssl_context, ssl_context
+from ._tls import VerifyTypes, http1_ssl_context
 from .base import SyncResponse, Transport
 
 __all__ = ["SocketTransport"]
@@ -90,9 +90,7 @@ class SocketTransport(Transport):
 
     def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10) -> None:
         self._verify = verify
-        # A CA path is checked now; True and False share a process-wide context, made at the first TLS
-        # connection (plain HTTP never pays for loading CAs).
-        self._ssl_context = None if isinstance(verify, bool) else ssl_context(verify, alpn=list(HTTP1_ALPN))
+        self._ssl_context = None if isinstance(verify, bool) else http1_ssl_context(verify)
         self._pool: IdlePool[_Connection] = IdlePool(max_idle_per_origin)
         self._active: set[_Connection] = set()
         self._lock = threading.Lock()
@@ -177,8 +175,7 @@ class SocketTransport(Transport):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 if self._ssl_context is None:
-                    assert isinstance(self._verify, bool)
-                    self._ssl_context = shared_ssl_context(self._verify, HTTP1_ALPN)
+                    self._ssl_context = http1_ssl_context(self._verify)
                 # The handshake is a step of its own: the connect timeout again, cut to the time left.
                 # A peer that closes without close_notify ends the stream (HTTP frames its own bodies).
                 limit, scope = cut_to(deadline, timeout)
