@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Generic, TypeAlias, TypeVar
 
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Headers, Request, Response, get_header
@@ -47,6 +47,7 @@ class StreamingResponse:
 MockResult: TypeAlias = "Response | StreamingResponse"
 Handler: TypeAlias = "Callable[[Request], MockResult]"
 AsyncHandler: TypeAlias = "Callable[[Request], MockResult | Awaitable[MockResult]]"
+H = TypeVar("H")  # the handler type of each mock transport
 
 
 def _check(result: object) -> Response | StreamingResponse:
@@ -67,19 +68,26 @@ class _Counter:
         self.open = 0
 
 
-class MockTransport(Transport):
-    """A :class:`Transport` whose answers come from ``handler(request)``."""
+class _Recorder(Generic[H]):
+    """What both mock transports keep: the handler, the requests seen, responses still open."""
 
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
+    def __init__(self, handler: H) -> None:
+        self.handler: H = handler
         self.requests: list[Request] = []
         self.closed = False
         self._counter = _Counter()
 
     @property
     def open_responses(self) -> int:
-        """Responses returned by :meth:`send` and not closed yet (0 when a client cleans up)."""
+        """Responses returned by ``send`` and not closed yet (0 when a client cleans up)."""
         return self._counter.open
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} requests={len(self.requests)}>"
+
+
+class MockTransport(_Recorder[Handler], Transport):
+    """A :class:`Transport` whose answers come from ``handler(request)``."""
 
     def send(self, request: Request) -> SyncResponse:
         """Record ``request`` and answer with the handler's response."""
@@ -105,9 +113,6 @@ class MockTransport(Transport):
     def close(self) -> None:
         """Mark the transport closed (there is nothing to release)."""
         self.closed = True
-
-    def __repr__(self) -> str:
-        return f"<MockTransport requests={len(self.requests)}>"
 
 
 class _AsyncChunks:
@@ -147,19 +152,8 @@ class _AsyncChunks:
             close()
 
 
-class AsyncMockTransport(AsyncTransport):
+class AsyncMockTransport(_Recorder[AsyncHandler], AsyncTransport):
     """An :class:`AsyncTransport` whose answers come from ``handler(request)`` (sync or async)."""
-
-    def __init__(self, handler: AsyncHandler) -> None:
-        self.handler = handler
-        self.requests: list[Request] = []
-        self.closed = False
-        self._counter = _Counter()
-
-    @property
-    def open_responses(self) -> int:
-        """Responses returned by :meth:`send` and not closed yet (0 when a client cleans up)."""
-        return self._counter.open
 
     async def send(self, request: Request) -> AsyncResponse:
         """Record ``request`` and answer with the handler's response."""
@@ -181,6 +175,3 @@ class AsyncMockTransport(AsyncTransport):
     async def aclose(self) -> None:
         """Mark the transport closed (there is nothing to release)."""
         self.closed = True
-
-    def __repr__(self) -> str:
-        return f"<AsyncMockTransport requests={len(self.requests)}>"

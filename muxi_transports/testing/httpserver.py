@@ -46,6 +46,8 @@ from anyio.streams.tls import TLSStream
 
 from muxi_proto.http import Headers, get_header
 
+from ._waiting import Waitable
+
 __all__ = ["Handler", "HTTPTestServer", "ResponseWriter", "ServerRequest"]
 
 _RECEIVE_SIZE = 65536
@@ -227,7 +229,7 @@ class _Stats:
 _CLIENT_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
 
 
-class HTTPTestServer:
+class HTTPTestServer(Waitable):
     """An HTTP/1.1 (optionally TLS) server on 127.0.0.1 in a background thread.
 
     ``handler``: ``async (ServerRequest, ResponseWriter) -> None``; may be replaced between
@@ -352,17 +354,6 @@ class HTTPTestServer:
     def errors(self) -> list[BaseException]:
         """Unexpected exceptions from handlers (a disconnecting client is not one)."""
         return list(self._stats.errors)
-
-    def wait_until(self, predicate: Callable[[HTTPTestServer], bool], timeout: float = 5.0) -> bool:
-        """Block until ``predicate(server)`` holds (re-checked on each connection event); False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(self):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
 
     async def wait_until_async(
         self, predicate: Callable[[HTTPTestServer], bool], timeout: float = 5.0, poll: float = 0.002

@@ -28,6 +28,8 @@ from types import TracebackType
 
 from muxi_proto.http import Headers, get_header
 
+from ._waiting import Waitable
+
 __all__ = ["Action", "Drip", "Finish", "RawRequest", "RawServer", "Reset", "Script", "Send", "Silent"]
 
 _MAX_HEAD = 256 * 1024
@@ -91,7 +93,7 @@ class _ClientGone(Exception):
     pass
 
 
-class RawServer:
+class RawServer(Waitable):
     """A scripted TCP server on 127.0.0.1: ``script(request) -> actions`` for every connection.
 
     ``script`` may also be a fixed sequence of actions. Use as a context manager or
@@ -179,17 +181,6 @@ class RawServer:
         """Unexpected exceptions in connection threads (a vanished client is not one)."""
         with self._cond:
             return list(self._errors)
-
-    def wait_until(self, predicate: Callable[[RawServer], bool], timeout: float = 5.0) -> bool:
-        """Block until ``predicate(self)`` holds (re-checked on every connection event); False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(self):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
 
     def __repr__(self) -> str:
         return f"<RawServer {self.url} open={self.open_connections}>"
