@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
+from typing import Generic, TypeVar
 
 from muxi_proto.errors import LimitExceededError
 from muxi_proto.http import Headers, Request, get_header
@@ -27,30 +28,37 @@ __all__ = [
 ]
 
 
-class SyncResponse:
-    """Status, headers and a body read incrementally; close it (or use ``with``) when done."""
+S = TypeVar("S", Iterable[bytes], AsyncIterable[bytes])
+C = TypeVar("C", Callable[[], None], Callable[[], Awaitable[None]])
+
+
+class _Response(Generic[S, C]):
+    """What both responses hold: status, headers, the request, the body stream, the close hook."""
 
     __slots__ = ("_closed", "_on_close", "_stream", "headers", "request", "status")
 
     def __init__(
-        self,
-        status: int,
-        headers: Headers,
-        stream: Iterable[bytes],
-        *,
-        request: Request | None = None,
-        on_close: Callable[[], None] | None = None,
+        self, status: int, headers: Headers, stream: S, *, request: Request | None = None, on_close: C | None = None
     ) -> None:
         self.status = status
         self.headers = headers
         self.request = request
-        self._stream = stream
-        self._on_close = on_close
+        self._stream: S = stream
+        self._on_close: C | None = on_close
         self._closed = False
 
     def header(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive), or None."""
         return get_header(self.headers, name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status}>"
+
+
+class SyncResponse(_Response[Iterable[bytes], Callable[[], None]]):
+    """Status, headers and a body read incrementally; close it (or use ``with``) when done."""
+
+    __slots__ = ()
 
     def iter_bytes(self) -> Iterator[bytes]:
         """The body, chunk by chunk, as it arrives."""
@@ -92,34 +100,11 @@ class SyncResponse:
     ) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"<SyncResponse {self.status}>"
 
-
-class AsyncResponse:
+class AsyncResponse(_Response[AsyncIterable[bytes], Callable[[], Awaitable[None]]]):
     """Async twin of :class:`SyncResponse`; ``aclose()`` it (or use ``async with``)."""
 
-    __slots__ = ("_closed", "_on_close", "_stream", "headers", "request", "status")
-
-    def __init__(
-        self,
-        status: int,
-        headers: Headers,
-        stream: AsyncIterable[bytes],
-        *,
-        request: Request | None = None,
-        on_close: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self.status = status
-        self.headers = headers
-        self.request = request
-        self._stream = stream
-        self._on_close = on_close
-        self._closed = False
-
-    def header(self, name: str) -> str | None:
-        """First value of header ``name`` (case-insensitive), or None."""
-        return get_header(self.headers, name)
+    __slots__ = ()
 
     def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body, chunk by chunk, as it arrives."""
@@ -160,9 +145,6 @@ class AsyncResponse:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"<AsyncResponse {self.status}>"
 
 
 class _NonEmptyChunks:
