@@ -139,6 +139,9 @@ class AsyncInvoker(abc.ABC):
 
 
 class _Descriptor(Generic[P, R]):
+    #: The invoker method that carries out a built spec: ``_run`` or ``_open_stream``.
+    _invoke: str
+
     def __init__(self, build: Callable[Concatenate[Any, P], Any]) -> None:
         self._build = build
         self.__name__ = build.__name__
@@ -152,7 +155,16 @@ class _Descriptor(Generic[P, R]):
         return self._build(client, *args, **kwargs)
 
     def _bind(self, obj: Any) -> Any:
-        raise NotImplementedError
+        build = self._build
+        invoke = getattr(obj, self._invoke)
+        if isinstance(obj, AsyncInvoker):
+            async def call_async(*args: Any, **kwargs: Any) -> Any:
+                return await invoke(build(obj, *args, **kwargs))
+            return call_async
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return invoke(build(obj, *args, **kwargs))
+        return call
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
@@ -169,6 +181,8 @@ class _Descriptor(Generic[P, R]):
 class Endpoint(_Descriptor[P, R]):
     """A request/response endpoint; see the module docstring."""
 
+    _invoke = "_run"
+
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> Endpoint[P, R]: ...
     @overload
@@ -178,20 +192,11 @@ class Endpoint(_Descriptor[P, R]):
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         return super().__get__(obj, owner)
 
-    def _bind(self, obj: Any) -> Any:
-        build = self._build
-        if isinstance(obj, AsyncInvoker):
-            async def call_async(*args: Any, **kwargs: Any) -> Any:
-                return await obj._run(build(obj, *args, **kwargs))
-            return call_async
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return obj._run(build(obj, *args, **kwargs))
-        return call
-
 
 class StreamEndpoint(_Descriptor[P, E]):
     """A streaming endpoint: sync clients return an iterator, async ones an awaitable of one."""
+
+    _invoke = "_open_stream"
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> StreamEndpoint[P, E]: ...
@@ -203,17 +208,6 @@ class StreamEndpoint(_Descriptor[P, E]):
     ) -> Callable[P, Awaitable[AsyncEventIterator[E]]]: ...
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         return super().__get__(obj, owner)
-
-    def _bind(self, obj: Any) -> Any:
-        build = self._build
-        if isinstance(obj, AsyncInvoker):
-            async def open_async(*args: Any, **kwargs: Any) -> Any:
-                return await obj._open_stream(build(obj, *args, **kwargs))
-            return open_async
-
-        def open_sync(*args: Any, **kwargs: Any) -> Any:
-            return obj._open_stream(build(obj, *args, **kwargs))
-        return open_sync
 
 
 def endpoint(build: Callable[Concatenate[Any, P], Spec[R]]) -> Endpoint[P, R]:
