@@ -114,9 +114,9 @@ class Request:
             return port
         return 443 if self.scheme == "https" else 80
 
-    @property
+    @cached_property
     def origin(self) -> tuple[str, str, int]:
-        """``(scheme, host, port)``: the key for connection pools."""
+        """``(scheme, host, port)``: the key for connection pools (asked for several times a request)."""
         return (self.scheme, self.host, self.port)
 
     @property
