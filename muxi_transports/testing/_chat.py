@@ -9,7 +9,6 @@ timestamp, then the type's own fields. JSON is compact and every line ends in LF
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,13 +16,14 @@ from typing import Any
 
 from muxi_proto.sse import format_comment, format_event
 
+from ._wire import compact
+
 __all__ = [
     "DONE_FRAME",
     "KEEPALIVE",
     "ReplyFunction",
     "ScriptedReply",
     "TokenScript",
-    "compact",
     "echo",
     "error_frame",
     "resolve_reply",
@@ -80,11 +80,6 @@ def split_deltas(text: str) -> list[str]:
         else:
             parts = [tail]
     return parts
-
-
-def compact(value: Any) -> str:
-    """Compact JSON text (the runtime's spelling; never a raw line break, so one ``data:`` line)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def token_frame(token: dict[str, Any]) -> bytes:

@@ -31,7 +31,6 @@ from ._chat import (
     KEEPALIVE,
     ScriptedReply,
     TokenScript,
-    compact,
     error_frame,
     resolve_reply,
     split_deltas,
@@ -41,7 +40,7 @@ from ._chat import (
 from ._context import ServerContext
 from ._responder import Responder
 from ._state import FormationRecord, RuntimeState, Subscription
-from ._wire import Incoming, new_id, py_json
+from ._wire import Incoming, compact, new_id, py_json
 
 __all__ = ["FormationPlane"]
 
@@ -919,10 +918,8 @@ class FormationPlane:
         if await c.replay():
             return
         data = body["data"]
-        if isinstance(data, dict) and isinstance(data.get("message"), str):
-            message = data["message"]
-        else:
-            message = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        text = data.get("message") if isinstance(data, dict) else None
+        message = text if isinstance(text, str) else compact(data)
         given_session = body.get("session_id")
         session_id = given_session if isinstance(given_session, str) and given_session else new_id("sess_", 16)
         if use_async:

@@ -13,7 +13,7 @@ from muxi_proto.http import Headers
 
 from .httpserver import ServerRequest
 
-__all__ = ["Incoming", "go_json", "go_time", "new_id", "py_json"]
+__all__ = ["Incoming", "compact", "go_json", "go_time", "new_id", "py_json"]
 
 _GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
@@ -22,13 +22,18 @@ _GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
 def go_json(value: Any, *, newline: bool = True) -> bytes:
     """JSON as Go's ``json.NewEncoder(w).Encode`` writes it: compact, HTML characters escaped,
     UTF-8, and a trailing newline (the MUXI server answers through that encoder)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES)
+    text = compact(value).translate(_GO_ESCAPES)
     return (text + "\n" if newline else text).encode()
+
+
+def compact(value: Any) -> str:
+    """Compact JSON text (the runtime's spelling; never a raw line break, so one ``data:`` line)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def py_json(value: Any) -> bytes:
     """JSON as the runtime (Starlette's ``JSONResponse``) writes it: compact UTF-8."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact(value).encode()
 
 
 def go_time(seconds: float) -> str:
