@@ -1,36 +1,52 @@
-"""How an endpoint description becomes a client method, written once for sync and async.
+"""Endpoints as objects, as sans-IO methods, and as real client methods; the endpoint registry.
 
-An endpoint is a small function in :mod:`muxi_proto.endpoints` that maps the method's Python
-arguments to a :class:`Spec` (an :class:`~muxi_proto.requests.Operation` plus how to decode the
-answer) or a :class:`StreamSpec`. Decorated with :func:`endpoint` / :func:`stream_endpoint` it becomes a
-descriptor: on a sync client (a :class:`SyncInvoker`) it is a plain method returning the result;
-on an async client (an :class:`AsyncInvoker`) the same method returns an awaitable. Type checkers
-and IDEs see each method's real parameters and return type through the overloads below, so the
-client classes contain no per-endpoint code at all.
+An endpoint is declared once in :mod:`muxi_proto.endpoints`::
+
+    @endpoint("GET", "/agents/{agent_id}", Auth.ADMIN)
+    def get_agent(route: Route, agent_id: str) -> Spec[Result]:
+        \"\"\"One agent (admin).\"\"\"
+        return route.json(agent_id=agent_id)
+
+The decorator makes it an :class:`Endpoint` that is, at once:
+
+* an entry of the registry (``FormationAPI.endpoints["get_agent"]``, or the attribute
+  ``FormationAPI.get_agent``) with its plane, routes (method, path template, credential), and
+  whether it streams, for tools and tests;
+* a method of the sans-IO APIs: ``FormationAPI(cfg).get_agent("a1")`` returns a
+  :class:`~muxi_proto.call.CallMachine` for a driver to run (``Endpoint.prepare`` does the same
+  from the registry);
+* a real method of every client (``SyncInvoker`` / ``AsyncInvoker`` subclasses): a function with
+  the endpoint's own signature and docstring is installed on the class when it is created, so
+  ``inspect.signature``, ``help()``, pydoc and ``inspect.getmembers`` see it as they see the
+  official SDK's methods, and type checkers see its real parameters and return type through the
+  overloads of ``__get__`` below.
 """
 
 from __future__ import annotations
 
-import abc
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+import inspect
+import types
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from .errors import MuxiError
-from .requests import Operation
-from .responses import Decode
+from .call import DEFAULT_MAX_BODY, CallMachine, CallSettings
+from .config import FormationConfig, ServerConfig
+from .errors import ConfigurationError
+from .requests import Auth
+from .retry import RetryPolicy
+from .specs import Route, Spec, StreamMachine, StreamSpec
 from .sse import ServerSentEvent
 from .streams import ChatAnswer, ChatToken
 
 __all__ = [
     "AsyncEventIterator",
     "AsyncInvoker",
+    "CallFactory",
     "Endpoint",
     "EventIterator",
-    "Spec",
     "StreamEndpoint",
-    "StreamMachine",
-    "StreamSpec",
     "SyncInvoker",
     "endpoint",
     "stream_endpoint",
@@ -38,46 +54,10 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
 E = TypeVar("E")
 E_co = TypeVar("E_co", covariant=True)
 
-
-@dataclass(frozen=True, slots=True)
-class Spec(Generic[R]):
-    """A request and how its answer becomes the method's result.
-
-    ``finish`` post-processes the decoded answer (e.g. pick one secret out of the list).
-    ``fallback`` is ``(error class, spec)``: when the request fails with that error, the fallback
-    spec is run instead (``set_secret``: update, and create when the secret does not exist yet).
-    """
-
-    operation: Operation
-    decode: Decode = Decode.JSON
-    finish: Callable[[Any], R] | None = None
-    fallback: tuple[type[MuxiError], Spec[R]] | None = None
-
-
-class StreamMachine(Protocol[E_co]):
-    """A pure stream state machine (see :mod:`muxi_proto.streams`): bytes in, events out."""
-
-    def feed(self, data: bytes) -> Sequence[E_co]:
-        """Decode a chunk; raise the typed error carried by an ``error`` frame."""
-
-    @property
-    def finished(self) -> bool:
-        """True once the terminal event arrived: stop reading, release the connection."""
-
-    def eof(self) -> None:
-        """End of input: raise :class:`~muxi_proto.errors.StreamTruncatedError` if unfinished."""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamSpec(Generic[E]):
-    """A streamed request and the state machine that decodes its body."""
-
-    operation: Operation
-    machine: Callable[[], StreamMachine[E]]
+Config = ServerConfig | FormationConfig
 
 
 class EventIterator(Protocol[E_co]):
@@ -114,74 +94,108 @@ class AsyncEventIterator(Protocol[E_co]):
     async def text(self: AsyncEventIterator[ServerSentEvent]) -> str: ...
 
 
-class SyncInvoker(abc.ABC):
-    """Base of sync clients: runs specs to completion."""
-
-    @abc.abstractmethod
-    def _run(self, spec: Spec[R]) -> R:
-        """Send, retry, decode."""
-
-    @abc.abstractmethod
-    def _open_stream(self, spec: StreamSpec[E]) -> EventIterator[E]:
-        """Send and hand back the decoded event stream."""
+# --- endpoints -------------------------------------------------------------------------------------
 
 
-class AsyncInvoker(abc.ABC):
-    """Base of async clients."""
+class _Base(Generic[P, R]):
+    """What both endpoint kinds share: the route(s), the builder, the signature, the registry data."""
 
-    @abc.abstractmethod
-    async def _run(self, spec: Spec[R]) -> R:
-        """Send, retry, decode."""
+    #: True for streamed endpoints.
+    stream: ClassVar[bool] = False
 
-    @abc.abstractmethod
-    async def _open_stream(self, spec: StreamSpec[E]) -> AsyncEventIterator[E]:
-        """Send and hand back the decoded event stream."""
-
-
-class _Descriptor(Generic[P, R]):
-    #: The invoker method that carries out a built spec: ``_run`` or ``_open_stream``.
-    _invoke: str
-
-    def __init__(self, build: Callable[Concatenate[Any, P], Any]) -> None:
+    def __init__(self, route: Route, build: Callable[Concatenate[Route, P], Any]) -> None:
+        self.route = route
         self._build = build
+        self.name: str = build.__name__
+        self.plane = ""
         self.__name__ = build.__name__
+        self.__qualname__ = build.__qualname__
         self.__doc__ = build.__doc__
+        self.__module__ = build.__module__
+        params = list(inspect.signature(build).parameters.values())[1:]  # the route is not a parameter
+        self._hints = _hints(build)
+        params = [p.replace(annotation=self._hints.get(p.name, p.annotation)) for p in params]
+        self._parameters = params
+        self.__signature__ = inspect.Signature(
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY), *params],
+            return_annotation="CallMachine",
+        )
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.__name__ = name
+        self.name = self.__name__ = name
+        self.plane = getattr(owner, "plane", "")
 
-    def spec(self, client: Any, *args: Any, **kwargs: Any) -> Any:
-        """The :class:`Spec` / :class:`StreamSpec` for these arguments (for tests and tooling)."""
-        return self._build(client, *args, **kwargs)
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every route this endpoint may use: the main one, then its alternates."""
+        return (self.route, *self.route.also)
 
-    def _bind(self, obj: Any) -> Any:
-        build = self._build
-        invoke = getattr(obj, self._invoke)
-        if isinstance(obj, AsyncInvoker):
-            async def call_async(*args: Any, **kwargs: Any) -> Any:
-                return await invoke(build(obj, *args, **kwargs))
-            return call_async
+    @property
+    def parameters(self) -> tuple[inspect.Parameter, ...]:
+        """The method's own parameters (without ``self``), as ``inspect.signature`` shows them."""
+        return tuple(self._parameters)
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return invoke(build(obj, *args, **kwargs))
-        return call
+    def result_annotation(self) -> Any:
+        """What the method returns (for a stream endpoint: the event type), resolved when possible."""
+        hint = self._hints.get("return")
+        if hint is None:
+            return inspect.signature(self._build).return_annotation
+        args = typing.get_args(hint)
+        result = args[0] if args else Any
+        return None if result is type(None) else result
+
+    def prepare(self, target: CallFactory | Config, /, *args: P.args, **kwargs: P.kwargs) -> CallMachine[R]:
+        """A :class:`~muxi_proto.call.CallMachine` for this call, with ``target``'s settings
+        (an API or client instance) or a config's defaults."""
+        if not isinstance(target, CallFactory):
+            if not isinstance(target, ServerConfig | FormationConfig):
+                raise ConfigurationError("INVALID_CONFIG", f"prepare() needs an API, a client or a config, "
+                                         f"not {type(target).__name__}")
+            settings = CallSettings.for_config(target)
+            self._check_plane(target)
+        else:
+            settings = target.settings
+        return CallMachine(self._build(self.route, *args, **kwargs), settings)
+
+    def _check_plane(self, config: Config) -> None:
+        wanted = ServerConfig if self.plane == "server" else FormationConfig
+        if not isinstance(config, wanted):
+            raise ConfigurationError(
+                "INVALID_CONFIG", f"{self.plane} endpoint {self.name} needs a {wanted.__name__}"
+            )
+
+    def __call__(self, api: CallFactory, /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """``FormationAPI.get_agents(api)`` is ``api.get_agents()``, as for any method."""
+        return getattr(api, self.name)(*args, **kwargs)
+
+    def _machine_method(self) -> Callable[..., CallMachine[R]]:
+        method: Callable[..., CallMachine[R]] | None = self.__dict__.get("_machine_fn")
+        if method is None:
+            build, route = self._build, self.route
+
+            def method(api: CallFactory, /, *args: Any, **kwargs: Any) -> CallMachine[R]:
+                return CallMachine(build(route, *args, **kwargs), api.settings)
+
+            self._machine_fn = method = _named(method, self, "CallMachine")
+        return method
 
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
             return self
-        bound = self._bind(obj)
-        bound.__name__ = self.__name__
-        bound.__doc__ = self.__doc__
-        return bound
+        return types.MethodType(self._machine_method(), obj)
 
     def __repr__(self) -> str:
-        return f"<endpoint {self.__name__}>"
+        routes = ", ".join(f"{r.method} {r.path}" for r in self.routes)
+        return f"<{type(self).__name__} {self.plane}.{self.name}: {routes} ({self.route.auth.value})>"
 
 
-class Endpoint(_Descriptor[P, R]):
+class Endpoint(_Base[P, R]):
     """A request/response endpoint; see the module docstring."""
 
-    _invoke = "_run"
+    def spec(self, *args: P.args, **kwargs: P.kwargs) -> Spec[R]:
+        """The :class:`~muxi_proto.specs.Spec` for these arguments (what the call will do)."""
+        spec: Spec[R] = self._build(self.route, *args, **kwargs)
+        return spec
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> Endpoint[P, R]: ...
@@ -189,14 +203,21 @@ class Endpoint(_Descriptor[P, R]):
     def __get__(self, obj: SyncInvoker, owner: type | None = None) -> Callable[P, R]: ...
     @overload
     def __get__(self, obj: AsyncInvoker, owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def __get__(self, obj: CallFactory, owner: type | None = None) -> Callable[P, CallMachine[R]]: ...
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         return super().__get__(obj, owner)
 
 
-class StreamEndpoint(_Descriptor[P, E]):
+class StreamEndpoint(_Base[P, E]):
     """A streaming endpoint: sync clients return an iterator, async ones an awaitable of one."""
 
-    _invoke = "_open_stream"
+    stream: ClassVar[bool] = True
+
+    def spec(self, *args: P.args, **kwargs: P.kwargs) -> StreamSpec[E]:
+        """The :class:`~muxi_proto.specs.StreamSpec` for these arguments."""
+        spec: StreamSpec[E] = self._build(self.route, *args, **kwargs)
+        return spec
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> StreamEndpoint[P, E]: ...
@@ -206,15 +227,212 @@ class StreamEndpoint(_Descriptor[P, E]):
     def __get__(
         self, obj: AsyncInvoker, owner: type | None = None
     ) -> Callable[P, Awaitable[AsyncEventIterator[E]]]: ...
+    @overload
+    def __get__(self, obj: CallFactory, owner: type | None = None) -> Callable[P, CallMachine[E]]: ...
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         return super().__get__(obj, owner)
 
 
-def endpoint(build: Callable[Concatenate[Any, P], Spec[R]]) -> Endpoint[P, R]:
-    """Make ``build(self, ...) -> Spec[R]`` a client method returning ``R``."""
-    return Endpoint(build)
+# --- the sans-IO API base --------------------------------------------------------------------------
 
 
-def stream_endpoint(build: Callable[Concatenate[Any, P], StreamSpec[E]]) -> StreamEndpoint[P, E]:
-    """Make ``build(self, ...) -> StreamSpec[E]`` a client method returning a stream of ``E``."""
-    return StreamEndpoint(build)
+class CallFactory:
+    """Base of :class:`~muxi_proto.endpoints.ServerAPI` and :class:`~muxi_proto.endpoints.FormationAPI`.
+
+    An instance holds a config and the :class:`~muxi_proto.call.CallSettings` built from it; each
+    endpoint method returns a :class:`~muxi_proto.call.CallMachine` for that call. The clients
+    derive from these classes and run the machines over a transport.
+    """
+
+    #: The config class this plane takes.
+    _config_type: ClassVar[type[ServerConfig] | type[FormationConfig]]
+    #: ``"server"`` (control plane) or ``"formation"``.
+    plane: ClassVar[str] = ""
+    #: Every endpoint of the plane by name, in declaration order (read-only).
+    endpoints: ClassVar[Mapping[str, Endpoint[Any, Any] | StreamEndpoint[Any, Any]]] = MappingProxyType({})
+
+    config: Config
+    settings: CallSettings
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, Endpoint[Any, Any] | StreamEndpoint[Any, Any]] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Endpoint | StreamEndpoint):
+                    found[name] = value
+        cls.endpoints = MappingProxyType(found)
+
+    def __init__(
+        self,
+        cfg: Config | None = None,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        clock: Callable[[], float] | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        new_id: Callable[[], str] | None = None,
+        **config_fields: Any,
+    ) -> None:
+        """``cfg``, or the config's fields as keywords (``MUXI_*`` variables fill the rest).
+
+        ``retry_policy`` tunes retries (its ``max_retries`` defaults to the config's); ``clock``
+        and ``new_id`` (idempotency keys) are injectable for tests; ``max_body`` bounds answers.
+        """
+        self._configure(cfg, config_fields, retry_policy, clock, max_body, new_id)
+
+    def _configure(
+        self,
+        cfg: Config | None,
+        config_fields: dict[str, Any],
+        retry_policy: RetryPolicy | None,
+        clock: Callable[[], float] | None,
+        max_body: int,
+        new_id: Callable[[], str] | None,
+    ) -> None:
+        config_type = self._config_type
+        if cfg is None:
+            cfg = config_type.from_env(**config_fields)
+        elif config_fields:
+            raise ConfigurationError(
+                "INVALID_CONFIG", f"pass either cfg or keyword settings, not both: {sorted(config_fields)}"
+            )
+        elif not isinstance(cfg, config_type):
+            raise ConfigurationError("INVALID_CONFIG", f"cfg must be a {config_type.__name__}")
+        self.config = cfg
+        self.settings = CallSettings.for_config(cfg, retry=retry_policy, clock=clock, max_body=max_body, new_id=new_id)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.settings.builder.base_url}>"
+
+
+class SyncInvoker(CallFactory):
+    """Base of blocking clients: runs call machines to their end.
+
+    Subclasses implement :meth:`perform` and :meth:`perform_stream` (a driver loop, see
+    docs/drivers.md); every endpoint becomes a real method calling them.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _install(cls, asynchronous=False)
+
+    def perform(self, machine: CallMachine[R]) -> R:
+        """Run ``machine`` to its result (send, read, sleep between retries, close)."""
+        raise NotImplementedError
+
+    def perform_stream(self, machine: CallMachine[Any]) -> EventIterator[Any]:
+        """Run ``machine`` until its event stream opens and return the stream."""
+        raise NotImplementedError
+
+
+class AsyncInvoker(CallFactory):
+    """Base of async clients: as :class:`SyncInvoker`, with coroutines."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _install(cls, asynchronous=True)
+
+    async def perform(self, machine: CallMachine[R]) -> R:
+        """Run ``machine`` to its result."""
+        raise NotImplementedError
+
+    async def perform_stream(self, machine: CallMachine[Any]) -> AsyncEventIterator[Any]:
+        """Run ``machine`` until its event stream opens and return the stream."""
+        raise NotImplementedError
+
+
+def endpoint(
+    method: str,
+    path: str,
+    auth: Auth,
+    *,
+    idempotent: bool = False,
+    also: tuple[tuple[str, str], ...] = (),
+) -> Callable[[Callable[Concatenate[Route, P], Spec[R]]], Endpoint[P, R]]:
+    """Declare a request/response endpoint on ``method path`` with credential ``auth``.
+
+    The decorated function takes the :class:`~muxi_proto.specs.Route` and the method's arguments
+    and returns the call's spec. ``also`` lists alternate ``(method, path)`` routes with the same
+    credential (``route.also[i]``); ``idempotent`` marks a POST the runtime deduplicates.
+    """
+    route = Route(method, path, auth, idempotent=idempotent,
+                  also=tuple(Route(m, p, auth) for m, p in also))
+
+    def decorate(build: Callable[Concatenate[Route, P], Spec[R]]) -> Endpoint[P, R]:
+        return Endpoint(route, build)
+
+    return decorate
+
+
+def stream_endpoint(
+    method: str,
+    path: str,
+    auth: Auth,
+    decoder: Callable[[], StreamMachine[ServerSentEvent]],
+    *,
+    also: tuple[tuple[str, str], ...] = (),
+) -> Callable[[Callable[Concatenate[Route, P], StreamSpec[E]]], StreamEndpoint[P, E]]:
+    """Declare a streamed endpoint; ``decoder`` makes the stream machine of each call."""
+    route = Route(method, path, auth, stream=True, decoder=decoder,
+                  also=tuple(Route(m, p, auth, stream=True, decoder=decoder) for m, p in also))
+
+    def decorate(build: Callable[Concatenate[Route, P], StreamSpec[E]]) -> StreamEndpoint[P, E]:
+        return StreamEndpoint(route, build)
+
+    return decorate
+
+
+def _hints(build: Callable[..., Any]) -> dict[str, Any]:
+    """The evaluated annotations of ``build`` (empty when a name only a type checker knows is used)."""
+    try:
+        return typing.get_type_hints(build)
+    except Exception:
+        return {}
+
+
+# --- real methods on the clients -------------------------------------------------------------------
+
+
+def _named(function: Callable[..., Any], ep: _Base[Any, Any], returns: Any, owner: type | None = None) -> Any:
+    function.__name__ = ep.name
+    function.__qualname__ = f"{owner.__qualname__}.{ep.name}" if owner is not None else ep.__qualname__
+    function.__doc__ = ep.__doc__
+    function.__module__ = owner.__module__ if owner is not None else ep.__module__
+    function.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *ep.parameters],
+        return_annotation=returns,
+    )
+    function.endpoint = ep  # type: ignore[attr-defined]  # the registry entry, for tools
+    return function
+
+
+def _install(cls: type, *, asynchronous: bool) -> None:
+    """Give ``cls`` a real function per endpoint it does not define or inherit as one already."""
+    for name, ep in getattr(cls, "endpoints", {}).items():
+        if inspect.getattr_static(cls, name) is not ep:
+            continue  # overridden, or installed on a base class already
+        setattr(cls, name, _client_method(ep, cls, asynchronous=asynchronous))
+
+
+def _client_method(ep: _Base[Any, Any], owner: type, *, asynchronous: bool) -> Callable[..., Any]:
+    build, route = ep._build, ep.route
+    result = ep.result_annotation()
+    if ep.stream:
+        returns: Any = (AsyncEventIterator if asynchronous else EventIterator)[result]
+    else:
+        returns = result
+    method: Callable[..., Any]
+    if asynchronous:
+        if ep.stream:
+            async def method(self: AsyncInvoker, /, *args: Any, **kwargs: Any) -> Any:
+                return await self.perform_stream(CallMachine(build(route, *args, **kwargs), self.settings))
+        else:
+            async def method(self: AsyncInvoker, /, *args: Any, **kwargs: Any) -> Any:
+                return await self.perform(CallMachine(build(route, *args, **kwargs), self.settings))
+    elif ep.stream:
+        def method(self: SyncInvoker, /, *args: Any, **kwargs: Any) -> Any:
+            return self.perform_stream(CallMachine(build(route, *args, **kwargs), self.settings))
+    else:
+        def method(self: SyncInvoker, /, *args: Any, **kwargs: Any) -> Any:
+            return self.perform(CallMachine(build(route, *args, **kwargs), self.settings))
+    return _named(method, ep, returns, owner)  # type: ignore[no-any-return]

@@ -15,6 +15,7 @@ __all__ = [
     "AuthenticationError",
     "AuthorizationError",
     "BundleError",
+    "CallStateError",
     "ConfigurationError",
     "ConflictError",
     "ConnectionError",
@@ -209,3 +210,10 @@ class BundleError(ValidationError):
     """A deployment bundle is unusable: missing formation file, unsafe path, too large."""
 
     default_code = "INVALID_BUNDLE"
+
+
+class CallStateError(MuxiError, RuntimeError):
+    """A driver fed a :class:`~muxi_proto.call.CallMachine` an event its state does not accept
+    (out of order, twice, or after the call ended): a bug in the driver, never a network failure."""
+
+    default_code = "CALL_STATE_ERROR"

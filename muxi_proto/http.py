@@ -27,6 +27,7 @@ __all__ = [
 Headers = tuple[tuple[str, str], ...]
 
 DEFAULT_TIMEOUT = 30.0
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,27 @@ class Request:
     def header(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive), or None."""
         return get_header(self.headers, name)
+
+    @property
+    def host_header(self) -> str:
+        """The ``Host`` value: the host (bracketed when IPv6) and the port unless it is the default."""
+        host = self.host
+        if ":" in host:
+            host = f"[{host}]"
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    def wire_headers(self) -> Headers:
+        """The headers as they go on the wire: ``Host`` first, then :attr:`headers`, then
+        ``Content-Length`` when there is a body or the method carries one (docs/drivers.md).
+
+        The request's own headers never include these two: HTTP libraries differ in whether they
+        add them, so a driver that writes HTTP itself (h11, a raw socket) uses this.
+        """
+        headers: list[tuple[str, str]] = [("Host", self.host_header), *self.headers]
+        if self.body or self.method in _BODY_METHODS:
+            headers.append(("Content-Length", str(len(self.body))))
+        return tuple(headers)
 
     def __repr__(self) -> str:
         # Headers hold keys and signatures: never show them.

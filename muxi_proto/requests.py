@@ -2,8 +2,8 @@
 
 An :class:`Operation` is one logical call (method, path relative to the plane's base, query, body,
 which credential). A :class:`RequestBuilder` holds what a config contributes (base URL, keys,
-SDK headers). A :class:`Call` is one logical request across its retries: its idempotency key is
-chosen once, and every attempt is signed afresh with the clock's current time.
+SDK headers) and builds the request of each attempt, signed for the time it is sent; one logical
+request across its retries is a :class:`~muxi_proto.call.CallMachine`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from .http import Headers, Request, Timeout
 
 __all__ = [
     "Auth",
-    "Call",
     "Operation",
     "RequestBuilder",
     "client_header",
@@ -144,10 +143,6 @@ class RequestBuilder:
             common.append(("X-Muxi-App", cfg._app))
         self._common = tuple(common)
 
-    def call(self, op: Operation, *, idempotency_key: str | None = None) -> Call:
-        """Start one logical request (choose its idempotency key once)."""
-        return Call(self, op, idempotency_key or self.new_id())
-
     def build(self, op: Operation, *, idempotency_key: str, timestamp: float) -> Request:
         """The request for one attempt, signed for ``timestamp`` when the route needs HMAC."""
         target = op.path if not op.query else f"{op.path}?{urlencode(op.query)}"
@@ -195,18 +190,3 @@ class RequestBuilder:
                 "MISSING_CREDENTIAL", f"{op.method} {op.path} needs the formation's client_key"
             )
         return [("X-MUXI-CLIENT-KEY", cfg.client_key)]
-
-
-@dataclass
-class Call:
-    """One logical request across its attempts: same idempotency key, fresh signature each time."""
-
-    builder: RequestBuilder
-    operation: Operation
-    idempotency_key: str
-    attempts: int = 0
-
-    def next_request(self, now: float) -> Request:
-        """The request for the next attempt, signed at ``now``."""
-        self.attempts += 1
-        return self.builder.build(self.operation, idempotency_key=self.idempotency_key, timestamp=now)

@@ -69,9 +69,11 @@ class RetryPolicy:
     Backoff for the n-th retry is ``initial * 2**(n-1)``, capped at ``max_backoff``, times a jitter
     factor in ``[1 - jitter, 1 + jitter]`` drawn from ``random`` (inject a seeded source in tests).
     ``Retry-After`` (seconds or HTTP-date) replaces the backoff, capped at ``max_retry_after``.
+    ``max_retries`` None (the default) means "the client config's ``max_retries``": a policy passed
+    to a client tunes the backoff without silently turning retries off.
     """
 
-    max_retries: int = 0
+    max_retries: int | None = None
     initial_backoff: float = 0.5
     max_backoff: float = 30.0
     jitter: float = 0.1
@@ -88,7 +90,7 @@ class RetryPolicy:
         now: float = 0.0,
     ) -> RetryDecision:
         """Decide after attempt number ``attempt`` (1 for the first) ended in ``outcome``."""
-        if attempt > self.max_retries:
+        if attempt > (self.max_retries or 0):
             return STOP
         replay_safe = method.upper() in SAFE_METHODS or idempotent_route
         if isinstance(outcome, Failure):

@@ -1,13 +1,12 @@
-"""The two small loops that drive :class:`muxi_proto.exchange.Exchange` over a transport.
+"""The blocking and async drivers of :class:`muxi_proto.call.CallMachine` over a transport.
 
-Everything about endpoints, signing, retries and decoding lives in ``muxi_proto``; what differs
-between sync and async is only how to send, read, sleep and close, which is all that is here.
+Every decision between I/O steps (requests, retries, limits, decoding, logging, the SDK notice) is
+the call machine's; a driver sends, reads, sleeps and closes, and nothing else (docs/drivers.md).
+The two drivers differ only in ``await``.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,17 +14,14 @@ from itertools import chain
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from muxi_proto._version import __version__
-from muxi_proto.api import AsyncInvoker, Spec, StreamMachine, StreamSpec, SyncInvoker
-from muxi_proto.config import FormationConfig, ServerConfig, env_flag
-from muxi_proto.errors import ConfigurationError, MuxiError
-from muxi_proto.exchange import DEFAULT_MAX_BODY, Exchange, Step
-from muxi_proto.http import Headers, Request, get_header
-from muxi_proto.requests import RequestBuilder
+from muxi_proto.api import AsyncInvoker, SyncInvoker
+from muxi_proto.call import DEFAULT_MAX_BODY, READ_BODY, CallMachine, Done, OpenStream, Send, Sleep
+from muxi_proto.errors import MuxiError
+from muxi_proto.http import Headers
 from muxi_proto.retry import RetryPolicy
+from muxi_proto.specs import StreamMachine
 from muxi_proto.sse import ServerSentEvent
 from muxi_proto.streams import ChatAnswer, ChatToken, chat_token
-from muxi_proto.version import is_newer
 
 from ._finalize import LoopHandle, close_abandoned
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
@@ -35,100 +31,17 @@ __all__ = ["AsyncClient", "AsyncStream", "Stream", "SyncClient"]
 R = TypeVar("R")
 E = TypeVar("E")
 T = TypeVar("T")
-C = TypeVar("C", ServerConfig, FormationConfig)
 
-_S = TypeVar("_S", bound="SyncClient[Any]")
-_A = TypeVar("_A", bound="AsyncClient[Any]")
-
-_sdk_notice_given = False
+_S = TypeVar("_S", bound="SyncClient")
+_A = TypeVar("_A", bound="AsyncClient")
 
 
-def _note_latest(headers: Headers, logger: logging.Logger) -> None:
-    """Warn once per process when the server names a newer SDK (numeric comparison)."""
-    global _sdk_notice_given  # noqa: PLW0603 - once per process, by design
-    if _sdk_notice_given:
-        return
-    latest = get_header(headers, "x-muxi-sdk-latest")
-    if latest is None:
-        return
-    _sdk_notice_given = True
-    if is_newer(latest, __version__):
-        logger.warning("muxi: a newer SDK is available: %s (this is %s)", latest, __version__)
-
-
-class _Common(Generic[C]):
-    """Configuration handling shared by both flavours."""
-
-    _config_type: type[C]
-
-    def _setup(
-        self,
-        cfg: C | None,
-        kwargs: dict[str, Any],
-        clock: Callable[[], float] | None,
-        retry_policy: RetryPolicy | None,
-        max_body: int,
-    ) -> C:
-        config_type = self._config_type
-        if cfg is None:
-            cfg = config_type.from_env(**kwargs)
-        elif kwargs:
-            raise ConfigurationError(
-                "INVALID_CONFIG", f"pass either cfg or keyword settings, not both: {sorted(kwargs)}"
-            )
-        elif not isinstance(cfg, config_type):
-            raise ConfigurationError("INVALID_CONFIG", f"cfg must be a {config_type.__name__}")
-        self.config: C = cfg
-        self._builder = RequestBuilder(cfg)
-        self._policy = retry_policy or RetryPolicy(max_retries=cfg.max_retries)
-        self._clock = clock or time.time
-        self._max_body = max_body
-        self._logger = cfg.logger or logging.getLogger("muxi")
-        self._debug = cfg.debug or env_flag(os.environ.get("MUXI_DEBUG"))
-        return cfg
-
-    def _exchange(self, spec: Spec[R] | StreamSpec[Any]) -> Exchange[R]:
-        return Exchange(self._builder, spec, self._policy, clock=self._clock, max_body=self._max_body)
-
-    def _log(self, request: Request, status: int | str, started: float, attempt: int) -> None:
-        if self._debug:
-            self._logger.debug(
-                "%s %s -> %s (%.3fs, attempt %d)",
-                request.method, request.url, status, time.perf_counter() - started, attempt,
-            )
-
-    def _log_retry(self, request: Request, delay: float, why: object) -> None:
-        if self._debug:
-            self._logger.debug("retrying %s %s in %.2fs (%s)", request.method, request.url, delay, why)
-
-    # What both loops do between their I/O steps (only sending, sleeping and closing differ).
-    def _after_failure(self, ex: Exchange[Any], request: Request, exc: MuxiError, started: float) -> float:
-        """Log a failed attempt; the delay before the next one (or ``exc`` re-raised)."""
-        self._log(request, type(exc).__name__, started, ex.attempt)
-        delay = ex.failed(exc)
-        self._log_retry(request, delay, exc.code)
-        return delay
-
-    def _after_head(self, ex: Exchange[Any], request: Request, status: int, headers: Headers,
-                    started: float) -> Step:
-        """Log an answer's head and decide what to do with it (``Step.RETRY``: wait ``ex.delay``)."""
-        self._log(request, status, started, ex.attempt)
-        _note_latest(headers, self._logger)
-        step = ex.received(status, headers)
-        if step is Step.RETRY:
-            self._log_retry(request, ex.delay, status)
-        return step
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._builder.base_url}>"
-
-
-class SyncClient(_Common[C], SyncInvoker):
+class SyncClient(SyncInvoker):
     """Base of the blocking clients."""
 
     def __init__(
         self,
-        cfg: C | None = None,
+        cfg: Any = None,
         *,
         transport: Transport | None = None,
         clock: Callable[[], float] | None = None,
@@ -143,7 +56,7 @@ class SyncClient(_Common[C], SyncInvoker):
         transport passed in stays the caller's. ``clock``, ``retry_policy`` and ``sleep`` are
         injectable for tests; ``max_body`` bounds JSON answers.
         """
-        self._setup(cfg, kwargs, clock, retry_policy, max_body)
+        self._configure(cfg, kwargs, retry_policy, clock, max_body, None)
         self._owns_transport = transport is None
         if transport is None:
             from .httpcore_transport import HTTPCoreTransport
@@ -152,43 +65,54 @@ class SyncClient(_Common[C], SyncInvoker):
         self.transport: Transport = transport
         self._sleep = sleep
 
-    def _send(self, ex: Exchange[Any]) -> tuple[SyncResponse, Step]:
+    def _drive(self, machine: CallMachine[Any]) -> Any:
+        """Run ``machine`` until it is done, fails, or opens its stream (an ``OpenStream``)."""
+        step: Any = machine.start()
+        response: SyncResponse | None = None
         while True:
-            request = ex.request()
-            started = time.perf_counter()
-            try:
-                response = self.transport.send(request)
-            except MuxiError as exc:
-                self._sleep(self._after_failure(ex, request, exc, started))
-                continue
-            step = self._after_head(ex, request, response.status, response.headers, started)
-            if step is not Step.RETRY:
-                return response, step
-            response.close()
-            self._sleep(ex.delay)
-
-    def _run(self, spec: Spec[R]) -> R:
-        ex = self._exchange(spec)
-        while True:
-            response, _ = self._send(ex)
-            with response:
+            if type(step) is Send:
                 try:
-                    body = response.read(ex.max_body)
+                    response = self.transport.send(step.request)
+                except MuxiError as exc:  # transports raise only typed errors
+                    step = machine.failed(exc)
+                else:
+                    step = machine.head(response.status, response.headers)
+            elif step is READ_BODY:
+                assert response is not None
+                try:
+                    with response:
+                        for chunk in response.iter_bytes():
+                            step = machine.data(chunk)
+                            if step is not READ_BODY:
+                                break
+                        else:
+                            step = machine.end()
                 except MuxiError as exc:
-                    self._sleep(ex.failed(exc))
-                    continue
-            if ex.complete(response.status, response.headers, body):
-                return ex.result  # type: ignore[return-value]
+                    step = machine.failed(exc)
+            elif type(step) is Sleep:
+                if response is not None:
+                    response.close()
+                self._sleep(step.seconds)
+                step = machine.resume()
+            elif type(step) is Done:
+                return step.result
+            elif type(step) is OpenStream:
+                assert response is not None
+                return Stream(response, step.decoder)
+            else:  # Fail
+                if response is not None:
+                    response.close()
+                raise step.error
 
-    def _open_stream(self, spec: StreamSpec[E]) -> Stream[E]:
-        ex: Exchange[Any] = self._exchange(spec)
-        response, step = self._send(ex)
-        if step is Step.STREAM:
-            return Stream(response, spec.machine())
-        with response:
-            body = response.read(ex.max_body)
-        ex.complete(response.status, response.headers, body)  # always raises for streams
-        raise AssertionError("unreachable")  # pragma: no cover
+    def perform(self, machine: CallMachine[R]) -> R:
+        """Run ``machine`` to its result."""
+        result: R = self._drive(machine)
+        return result
+
+    def perform_stream(self, machine: CallMachine[Any]) -> Stream[Any]:
+        """Run ``machine`` until its event stream opens; the stream owns the connection."""
+        stream: Stream[Any] = self._drive(machine)
+        return stream
 
     def close(self) -> None:
         """Close the transport if this client created it."""
@@ -204,12 +128,12 @@ class SyncClient(_Common[C], SyncInvoker):
         self.close()
 
 
-class AsyncClient(_Common[C], AsyncInvoker):
+class AsyncClient(AsyncInvoker):
     """Base of the async clients (asyncio and trio)."""
 
     def __init__(
         self,
-        cfg: C | None = None,
+        cfg: Any = None,
         *,
         transport: AsyncTransport | None = None,
         clock: Callable[[], float] | None = None,
@@ -218,7 +142,7 @@ class AsyncClient(_Common[C], AsyncInvoker):
         **kwargs: Any,
     ) -> None:
         """As :class:`SyncClient`; the default transport is :class:`AsyncHTTPCoreTransport`."""
-        self._setup(cfg, kwargs, clock, retry_policy, max_body)
+        self._configure(cfg, kwargs, retry_policy, clock, max_body, None)
         self._owns_transport = transport is None
         if transport is None:
             from .httpcore_transport import AsyncHTTPCoreTransport
@@ -226,43 +150,54 @@ class AsyncClient(_Common[C], AsyncInvoker):
             transport = AsyncHTTPCoreTransport()
         self.transport: AsyncTransport = transport
 
-    async def _send(self, ex: Exchange[Any]) -> tuple[AsyncResponse, Step]:
+    async def _drive(self, machine: CallMachine[Any]) -> Any:
+        """Run ``machine`` until it is done, fails, or opens its stream (an ``OpenStream``)."""
+        step: Any = machine.start()
+        response: AsyncResponse | None = None
         while True:
-            request = ex.request()
-            started = time.perf_counter()
-            try:
-                response = await self.transport.send(request)
-            except MuxiError as exc:
-                await self.transport.sleep(self._after_failure(ex, request, exc, started))
-                continue
-            step = self._after_head(ex, request, response.status, response.headers, started)
-            if step is not Step.RETRY:
-                return response, step
-            await response.aclose()
-            await self.transport.sleep(ex.delay)
-
-    async def _run(self, spec: Spec[R]) -> R:
-        ex = self._exchange(spec)
-        while True:
-            response, _ = await self._send(ex)
-            async with response:
+            if type(step) is Send:
                 try:
-                    body = await response.aread(ex.max_body)
+                    response = await self.transport.send(step.request)
+                except MuxiError as exc:  # transports raise only typed errors
+                    step = machine.failed(exc)
+                else:
+                    step = machine.head(response.status, response.headers)
+            elif step is READ_BODY:
+                assert response is not None
+                try:
+                    async with response:
+                        async for chunk in response.aiter_bytes():
+                            step = machine.data(chunk)
+                            if step is not READ_BODY:
+                                break
+                        else:
+                            step = machine.end()
                 except MuxiError as exc:
-                    await self.transport.sleep(ex.failed(exc))
-                    continue
-            if ex.complete(response.status, response.headers, body):
-                return ex.result  # type: ignore[return-value]
+                    step = machine.failed(exc)
+            elif type(step) is Sleep:
+                if response is not None:
+                    await response.aclose()
+                await self.transport.sleep(step.seconds)
+                step = machine.resume()
+            elif type(step) is Done:
+                return step.result
+            elif type(step) is OpenStream:
+                assert response is not None
+                return AsyncStream(response, step.decoder)
+            else:  # Fail
+                if response is not None:
+                    await response.aclose()
+                raise step.error
 
-    async def _open_stream(self, spec: StreamSpec[E]) -> AsyncStream[E]:
-        ex: Exchange[Any] = self._exchange(spec)
-        response, step = await self._send(ex)
-        if step is Step.STREAM:
-            return AsyncStream(response, spec.machine())
-        async with response:
-            body = await response.aread(ex.max_body)
-        ex.complete(response.status, response.headers, body)  # always raises for streams
-        raise AssertionError("unreachable")  # pragma: no cover
+    async def perform(self, machine: CallMachine[R]) -> R:
+        """Run ``machine`` to its result."""
+        result: R = await self._drive(machine)
+        return result
+
+    async def perform_stream(self, machine: CallMachine[Any]) -> AsyncStream[Any]:
+        """Run ``machine`` until its event stream opens; the stream owns the connection."""
+        stream: AsyncStream[Any] = await self._drive(machine)
+        return stream
 
     async def aclose(self) -> None:
         """Close the transport if this client created it."""

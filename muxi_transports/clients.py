@@ -7,7 +7,6 @@ picks the HTTP implementation (default: httpcore); a transport passed in stays t
 
 from __future__ import annotations
 
-from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.endpoints import FormationAPI, ServerAPI
 
 from ._client import AsyncClient, SyncClient
@@ -15,25 +14,17 @@ from ._client import AsyncClient, SyncClient
 __all__ = ["AsyncFormationClient", "AsyncServerClient", "FormationClient", "ServerClient"]
 
 
-class ServerClient(SyncClient[ServerConfig], ServerAPI):
+class ServerClient(ServerAPI, SyncClient):
     """Blocking client for the MUXI server (control plane)."""
 
-    _config_type = ServerConfig
 
-
-class AsyncServerClient(AsyncClient[ServerConfig], ServerAPI):
+class AsyncServerClient(ServerAPI, AsyncClient):
     """Async client for the MUXI server (asyncio or trio)."""
 
-    _config_type = ServerConfig
 
-
-class FormationClient(SyncClient[FormationConfig], FormationAPI):
+class FormationClient(FormationAPI, SyncClient):
     """Blocking client for one formation (runtime API)."""
 
-    _config_type = FormationConfig
 
-
-class AsyncFormationClient(AsyncClient[FormationConfig], FormationAPI):
+class AsyncFormationClient(FormationAPI, AsyncClient):
     """Async client for one formation (asyncio or trio)."""
-
-    _config_type = FormationConfig

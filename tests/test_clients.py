@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import muxi_transports._client as client_module
+import muxi_proto.call as call_module
 from muxi_proto import auth
 from muxi_proto.bundle import pack_directory
 from muxi_proto.config import FormationConfig, ServerConfig
@@ -434,7 +434,7 @@ def test_no_debug_logs_by_default(caplog: pytest.LogCaptureFixture, monkeypatch:
 
 
 def test_newer_sdk_warning_once_per_process(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "_sdk_notice_given", False)
+    monkeypatch.setattr(call_module, "_notice_given", False)
     latest = (("X-Muxi-SDK-Latest", "1.99990101.0"), *JSON_H)
     t = MockTransport(lambda r: Response(200, latest, b'{"success":true,"data":{}}'))
     c = server(t)
@@ -445,7 +445,7 @@ def test_newer_sdk_warning_once_per_process(caplog: pytest.LogCaptureFixture, mo
 
 
 def test_older_sdk_header_gives_no_warning(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "_sdk_notice_given", False)
+    monkeypatch.setattr(call_module, "_notice_given", False)
     t = MockTransport(lambda r: Response(200, (("X-Muxi-SDK-Latest", "1.20200101.10"),), b"{}"))
     server(t).status()
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -12,7 +12,6 @@ import pytest
 
 import muxi
 import muxi_proto.webhook
-from muxi_proto.api import Endpoint, StreamEndpoint
 
 OFFICIAL = json.loads((Path(__file__).parent / "fixtures" / "official_api.json").read_text())
 # The official package's top-level names (muxi 1.20260713.0, muxi/__init__.py).
@@ -64,13 +63,22 @@ def test_errors_keep_official_names_and_attributes() -> None:
     assert isinstance(errors.map_error(503, "X", "m"), errors.ServerError)
 
 
+def _client(cls_name: str) -> Any:
+    cls = getattr(muxi, cls_name)
+    if "Server" in cls_name:
+        return cls(url="http://127.0.0.1:1", key_id="k", secret_key="s")
+    return cls(url="http://127.0.0.1:1", admin_key="a", client_key="c")
+
+
 @pytest.mark.parametrize("cls_name", sorted(OFFICIAL))
 def test_every_official_method_exists_with_its_parameters(cls_name: str) -> None:
     cls = getattr(muxi, cls_name)
     for method, spec in OFFICIAL[cls_name].items():
-        attr = inspect.getattr_static(cls, method)
-        assert isinstance(attr, (Endpoint, StreamEndpoint)), f"{cls_name}.{method}"
-        params = list(inspect.signature(attr._build).parameters.values())[1:]  # drop self
+        function = inspect.getattr_static(cls, method)
+        assert inspect.isfunction(function), f"{cls_name}.{method} is a real function on the class"
+        params = list(inspect.signature(getattr(cls, method)).parameters.values())
+        assert params[0].name == "self", f"{cls_name}.{method}"
+        params = params[1:]
         positional = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY)]
         renames = RENAMED if method.startswith(("deploy", "update")) else {}
         expected = [renames.get(n, n) for n in spec["positional"]]
@@ -85,6 +93,71 @@ def test_every_official_method_exists_with_its_parameters(cls_name: str) -> None
             assert any(p.kind is p.VAR_KEYWORD for p in params)
         if "payload" in spec["positional"] and method.startswith(("deploy", "update")):
             assert "payload" in names
+        assert inspect.iscoroutinefunction(function) is spec["async"] is cls_name.startswith("Async"), method
+
+
+@pytest.mark.parametrize("cls_name", sorted(OFFICIAL))
+def test_methods_are_real_to_introspection_on_the_class_and_on_instances(cls_name: str) -> None:
+    cls = getattr(muxi, cls_name)
+    client = _client(cls_name)
+    members = dict(inspect.getmembers(cls, callable))
+    instance_members = dict(inspect.getmembers(client, inspect.ismethod))
+    for method in OFFICIAL[cls_name]:
+        assert method in members and method in instance_members, method
+        on_class, bound = getattr(cls, method), getattr(client, method)
+        assert callable(on_class) and callable(bound)
+        assert on_class.__name__ == bound.__name__ == method
+        assert on_class.__qualname__ == f"{cls.__name__}.{method}"
+        assert on_class.__doc__ and on_class.__doc__ == bound.__doc__
+        class_params = list(inspect.signature(on_class).parameters)
+        assert class_params[0] == "self" and list(inspect.signature(bound).parameters) == class_params[1:]
+        assert "*args" not in str(inspect.signature(bound)), method
+        assert inspect.signature(bound).return_annotation is not inspect.Signature.empty, method
+    if inspect.iscoroutinefunction(client.close):
+        import anyio
+
+        anyio.run(client.close)
+    else:
+        client.close()
+
+
+@pytest.mark.parametrize("cls_name", sorted(OFFICIAL))
+def test_help_and_pydoc_list_every_method_with_its_docstring(cls_name: str) -> None:
+    import pydoc
+
+    cls = getattr(muxi, cls_name)
+    text = pydoc.render_doc(cls, renderer=pydoc.plaintext)
+    for method in OFFICIAL[cls_name]:
+        first_line = (getattr(cls, method).__doc__ or "").strip().splitlines()[0]
+        signature = str(inspect.signature(getattr(cls, method)))
+        assert f"{method}{signature}" in text, method
+        assert first_line in text, method
+
+
+def test_annotations_are_the_results_not_the_specs() -> None:
+    from muxi_proto.api import AsyncEventIterator, EventIterator
+    from muxi_proto.sse import ServerSentEvent
+
+    sig = inspect.signature(muxi.FormationClient.get_agents)
+    assert sig.return_annotation == dict[str, Any]
+    assert inspect.signature(muxi.ServerClient.ping).return_annotation is str
+    assert inspect.signature(muxi.FormationClient.chat_stream).return_annotation == EventIterator[ServerSentEvent]
+    assert inspect.signature(muxi.AsyncFormationClient.chat_stream).return_annotation == (
+        AsyncEventIterator[ServerSentEvent])
+    assert inspect.signature(muxi.FormationClient.delete_secret).return_annotation is None
+    assert inspect.signature(muxi.FormationClient.chat).parameters["payload"].annotation == dict[str, Any]
+    assert inspect.signature(muxi.FormationClient.chat).parameters["user_id"].annotation is str
+
+
+def test_a_subclass_keeps_its_own_overrides() -> None:
+    class Mine(muxi.FormationClient):
+        def get_agents(self) -> dict[str, Any]:  # type: ignore[override]
+            return {"mine": True}
+
+    client = Mine(url="http://127.0.0.1:1", admin_key="a")
+    assert client.get_agents() == {"mine": True}
+    assert inspect.getattr_static(Mine, "get_status") is inspect.getattr_static(muxi.FormationClient, "get_status")
+    client.close()
 
 
 def test_async_methods_are_awaitable_and_sync_ones_are_not() -> None:

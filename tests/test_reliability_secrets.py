@@ -19,10 +19,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reliability_support import Flavour, call, matrix_fixtures
 
+from muxi_proto.call import CallMachine, CallSettings
 from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.errors import AuthenticationError, ConfigurationError, MuxiError, ProtocolError
 from muxi_proto.http import Request, Timeout
 from muxi_proto.requests import Auth, Operation, RequestBuilder
+from muxi_proto.retry import RetryPolicy
+from muxi_proto.specs import Spec
 from muxi_proto.webhook import sign, verify_signature
 from muxi_transports import (
     AnyIOTransport,
@@ -84,13 +87,15 @@ def test_reprs_of_configs_clients_transports_and_requests(configs: tuple[ServerC
     for cls, cfg in ((ServerClient, server_cfg), (FormationClient, formation_cfg),
                      (AsyncServerClient, server_cfg), (AsyncFormationClient, formation_cfg)):
         client = cls(cfg)
-        objects += [client, client.transport, client._builder, client._builder.config]
+        objects += [client, client.transport, client.settings, client.settings.builder, client.config]
     objects += [HTTPCoreTransport(), AsyncHTTPCoreTransport(), AnyIOTransport(), SocketTransport()]
     hmac_builder, key_builder = RequestBuilder(server_cfg), RequestBuilder(formation_cfg)
-    call_ = hmac_builder.call(Operation("GET", "/rpc/formations", Auth.HMAC))
-    signed = call_.next_request(1_800_000_000)
+    settings = CallSettings(hmac_builder, RetryPolicy(), clock=lambda: 1_800_000_000)
+    call_ = CallMachine(Spec(Operation("GET", "/rpc/formations", Auth.HMAC)), settings)
+    signed = call_.start().request
     secret_value = Operation("POST", "/secrets", Auth.ADMIN, body=b'{"key":"K","value":"' + SECRET.encode() + b'"}')
-    objects += [call_, signed, secret_value, key_builder.call(secret_value), key_builder.build(
+    secret_call = CallMachine(Spec(secret_value), CallSettings(key_builder, RetryPolicy()))
+    objects += [call_, signed, secret_value, secret_call, key_builder.build(
         Operation("GET", "/status", Auth.ADMIN), idempotency_key="k", timestamp=1)]
     match = SIGNATURE.search(signed.header("authorization") or "")
     assert match is not None

@@ -9,10 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from muxi_proto import auth
+from muxi_proto.call import CallMachine, CallSettings
 from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Request, Timeout
 from muxi_proto.requests import Auth, Operation, RequestBuilder, client_header, encode_json, quote_segment
+from muxi_proto.retry import RetryPolicy
+from muxi_proto.specs import Spec
 
 SERVER = ServerConfig("http://127.0.0.1:7890", "MUXI_0123456789abcdef", "sk_" + "a" * 64, _app="console")
 FORMATION = FormationConfig(server_url="http://127.0.0.1:7890", formation_id="bot-1",
@@ -24,9 +27,13 @@ def ids() -> object:
     return lambda: f"key-{next(counter)}"
 
 
+def machine(builder: RequestBuilder, op: Operation, clock: object = lambda: 1700000000) -> CallMachine[object]:
+    return CallMachine(Spec(op), CallSettings(builder, RetryPolicy(max_retries=3), clock=clock))  # type: ignore[arg-type]
+
+
 def test_common_headers() -> None:
     b = RequestBuilder(SERVER, new_id=ids())  # type: ignore[arg-type]
-    req = b.call(Operation("GET", "/rpc/formations", Auth.HMAC)).next_request(1700000000)
+    req = machine(b, Operation("GET", "/rpc/formations", Auth.HMAC)).start().request
     assert req.url == "http://127.0.0.1:7890/rpc/formations"
     assert req.header("X-Muxi-SDK", ).startswith("python/")  # type: ignore[union-attr]
     assert req.header("x-muxi-client") == client_header()
@@ -39,7 +46,7 @@ def test_common_headers() -> None:
 def test_hmac_signs_the_path_without_query_and_verifies() -> None:
     b = RequestBuilder(SERVER)
     op = Operation("GET", "/rpc/server/logs", Auth.HMAC, query=Operation.query_from({"lines": 5}))
-    req = b.call(op).next_request(1700000000.9)
+    req = machine(b, op, lambda: 1700000000.9).start().request
     assert req.target == "/rpc/server/logs?lines=5"
     auth.verify_request(req.header("Authorization"), "GET", req.target, key_id=SERVER.key_id,
                         secret_key=SERVER.secret_key, now=1700000000)
@@ -54,9 +61,13 @@ def test_base_url_path_prefix_is_signed() -> None:
 
 
 def test_each_attempt_is_signed_afresh_with_the_same_idempotency_key() -> None:
-    call = RequestBuilder(SERVER).call(Operation("POST", "/rpc/formations/x/start", Auth.HMAC))
-    first, second = call.next_request(1700000000), call.next_request(1700000042)
-    assert call.attempts == 2
+    now = [1700000000]
+    call = machine(RequestBuilder(SERVER), Operation("GET", "/rpc/formations/x", Auth.HMAC), lambda: now[0])
+    first = call.start().request
+    call.head(503, ())  # retried: a GET
+    now[0] = 1700000042
+    second = call.resume().request
+    assert call.attempt == 2
     assert first.header("X-Muxi-Idempotency-Key") == second.header("X-Muxi-Idempotency-Key")
     assert first.header("Authorization") != second.header("Authorization")
     assert "timestamp=1700000042," in second.header("Authorization")  # type: ignore[operator]
@@ -143,5 +154,5 @@ def test_quote_segment_rejects_empty() -> None:
 def test_unique_idempotency_keys_by_default() -> None:
     b = RequestBuilder(FORMATION)
     op = Operation("GET", "/x", Auth.ADMIN)
-    keys = {b.call(op).idempotency_key for _ in range(100)}
+    keys = {machine(b, op).idempotency_key for _ in range(100)}
     assert len(keys) == 100

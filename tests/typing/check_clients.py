@@ -13,6 +13,10 @@ from typing_extensions import assert_type
 
 from muxi import AsyncFormationClient, AsyncServerClient, FormationClient, ServerClient
 from muxi_proto.api import AsyncEventIterator, EventIterator
+from muxi_proto.call import CallMachine, Send
+from muxi_proto.config import FormationConfig, ServerConfig
+from muxi_proto.endpoints import FormationAPI, ServerAPI
+from muxi_proto.specs import Spec
 from muxi_proto.sse import ServerSentEvent
 from muxi_proto.streams import ChatToken
 
@@ -54,3 +58,16 @@ async def async_calls(server: AsyncServerClient, formation: AsyncFormationClient
     assert_type(stream.text_deltas(), AsyncIterator[str])
     async for evt in stream:
         assert_type(evt, ServerSentEvent)
+
+
+def sans_io(cfg: FormationConfig, server_cfg: ServerConfig) -> None:
+    api = FormationAPI(cfg)
+    assert_type(api.get_agent("a"), CallMachine[dict[str, Any]])
+    assert_type(api.chat_stream({"message": "hi"}, user_id="u"), CallMachine[ServerSentEvent])
+    assert_type(FormationAPI.get_agent.prepare(cfg, "a"), CallMachine[dict[str, Any]])
+    assert_type(ServerAPI.download_formation.prepare(server_cfg, "f", db=True), CallMachine[bytes])
+    assert_type(FormationAPI.delete_secret.spec("k"), Spec[None])
+    api.get_agent(1)  # type: ignore[arg-type]
+    FormationAPI.get_agent.prepare(cfg, "a", "extra")  # type: ignore[call-arg]
+    step = api.get_agents().start()
+    assert_type(step, Send)
