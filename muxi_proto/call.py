@@ -35,9 +35,9 @@ import enum
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from ._version import __version__
 from .config import FormationConfig, ServerConfig, env_flag
@@ -144,6 +144,24 @@ class OpenStream:
     decoder: StreamMachine[Any]
     headers: Headers
 
+    def events(self, chunks: Iterable[bytes], close: Callable[[], object] | None = None) -> Iterator[Any]:
+        """The stream's events from an iterable of body chunks, for blocking drivers.
+
+        Feeds each chunk to :attr:`decoder`, stops reading once it is finished, and raises what
+        its :meth:`~muxi_proto.specs.StreamMachine.eof` raises at the end (a stream cut short).
+        ``close`` is called once when the stream ends, fails, or the iterator is closed early.
+        """
+        decoder = self.decoder
+        try:
+            for chunk in chunks:
+                yield from decoder.feed(chunk)
+                if decoder.finished:
+                    break
+            decoder.eof()
+        finally:
+            if close is not None:
+                close()
+
 
 Step = Send | ReadBody | Sleep | Done[R] | Fail | OpenStream
 
@@ -158,6 +176,11 @@ class CallState(enum.Enum):
     STREAMING = "streaming"  # handed off to a stream machine (terminal for the call)
     DONE = "done"  # terminal
     FAILED = "failed"  # terminal
+
+
+_IDLE, _SENDING, _READING, _WAITING = CallState.IDLE, CallState.SENDING, CallState.READING, CallState.WAITING
+_STREAMING, _DONE, _FAILED = CallState.STREAMING, CallState.DONE, CallState.FAILED
+_NO_CHUNKS: list[bytes] = []  # shared and never appended to: data() only runs after head() made a list
 
 
 # --- settings shared by the calls of one client ----------------------------------------------------
@@ -248,12 +271,12 @@ class CallMachine(Generic[R]):
         self._settings = settings
         self._key = idempotency_key or settings.builder.new_id()
         self._attempt = 0
-        self._state = CallState.IDLE
+        self._state = _IDLE
         self._request: Request | None = None
         self._started = 0.0
         self._status = 0
         self._headers: Headers = ()
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes] = _NO_CHUNKS  # a list of its own from head() on
         self._size = 0
 
     # -- what a driver or a test may read --
@@ -290,18 +313,22 @@ class CallMachine(Generic[R]):
     # -- events --
     def start(self) -> Send:
         """The first attempt's request."""
-        self._expect(CallState.IDLE, "start")
+        if self._state is not _IDLE:
+            self._refuse(_IDLE, "start")
         return self._send()
 
     def resume(self) -> Send:
         """After a :class:`Sleep`: the next attempt's request, signed now."""
-        self._expect(CallState.WAITING, "resume")
+        if self._state is not _WAITING:
+            self._refuse(_WAITING, "resume")
         return self._send()
 
     def head(self, status: int, headers: Headers) -> ReadBody | Sleep | OpenStream:
         """The response's status line and headers arrived."""
-        self._expect(CallState.SENDING, "head")
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
+        if self._state is not _SENDING:
+            self._refuse(_SENDING, "head")
+        if (type(status) is not int and (isinstance(status, bool) or not isinstance(status, int))) \
+                or not 100 <= status <= 999:
             raise CallStateError(message=f"head(): not an HTTP status: {status!r}")
         settings = self._settings
         if settings.debug:
@@ -316,9 +343,9 @@ class CallMachine(Generic[R]):
             if decision.retry:
                 return self._sleep(decision.delay, status)
         elif isinstance(self._spec, StreamSpec) and _is_event_stream(headers):
-            self._state = CallState.STREAMING
+            self._state = _STREAMING
             return OpenStream(self._spec.machine(), headers)
-        self._state = CallState.READING
+        self._state = _READING
         self._status = status
         self._headers = headers
         self._chunks = []
@@ -327,22 +354,25 @@ class CallMachine(Generic[R]):
 
     def data(self, chunk: bytes) -> ReadBody | Fail:
         """A piece of the body (any size, empty ones included)."""
-        self._expect(CallState.READING, "data")
+        if self._state is not _READING:
+            self._refuse(_READING, "data")
         self._size += len(chunk)
         if self._size > self._settings.max_body:
-            self._chunks = []
+            self._chunks = _NO_CHUNKS
             return self._fail(LimitExceededError(
                 message=f"response body larger than {self._settings.max_body} bytes",
                 status_code=self._status,
             ))
-        self._chunks.append(bytes(chunk))
+        self._chunks.append(chunk if type(chunk) is bytes else bytes(chunk))
         return READ_BODY
 
     def end(self) -> Done[R] | Fail | Send:
         """The body ended: the result, the typed error, or the fallback call's first request."""
-        self._expect(CallState.READING, "end")
-        body = b"".join(self._chunks)
-        self._chunks = []
+        if self._state is not _READING:
+            self._refuse(_READING, "end")
+        chunks = self._chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = _NO_CHUNKS
         spec = self._spec
         settings = self._settings
         response = Response(self._status, self._headers, body)
@@ -364,8 +394,14 @@ class CallMachine(Generic[R]):
                 self._attempt = 0
                 return self._send()
             return self._fail(exc)
-        self._state = CallState.DONE
+        self._state = _DONE
         return Done(result)
+
+    def body(self, data: bytes) -> Done[R] | Fail | Send:
+        """The whole body at once: :meth:`data` then :meth:`end`, for drivers that read bodies in
+        one piece (read at most ``settings.max_body + 1`` bytes, so the limit still shows)."""
+        step = self.data(data)
+        return self.end() if step is READ_BODY else step  # type: ignore[return-value]
 
     def failed(self, error: BaseException, *, phase: str | None = None) -> Sleep | Fail:
         """The transport failed while sending or reading (refused, reset, timeout, bad HTTP...).
@@ -374,15 +410,15 @@ class CallMachine(Generic[R]):
         ``details["phase"]`` says where it failed), or any exception from your own I/O with the
         ``phase`` it happened in (see :func:`transport_error`). Retries only what is safe to replay.
         """
-        if self._state is not CallState.SENDING and self._state is not CallState.READING:
-            self._expect(CallState.SENDING, "failed")
+        if self._state is not _SENDING and self._state is not _READING:
+            self._refuse(_SENDING, "failed")
         request = self._request
         assert request is not None  # set in every state that accepts failed()
         exc = transport_error(error, request, phase=phase)
         settings = self._settings
         if settings.debug:
             self._log(type(exc).__name__)
-        self._chunks = []
+        self._chunks = _NO_CHUNKS
         if not isinstance(exc, ConnectionError):  # timeouts, TLS and protocol errors are ConnectionErrors
             return self._fail(exc)
         op = self._spec.operation
@@ -402,13 +438,13 @@ class CallMachine(Generic[R]):
             self._spec.operation, idempotency_key=self._key, timestamp=settings.clock()
         )
         self._request = request
-        self._state = CallState.SENDING
+        self._state = _SENDING
         if settings.debug:
             self._started = settings.timer()
         return Send(request)
 
     def _sleep(self, delay: float, why: object) -> Sleep:
-        self._state = CallState.WAITING
+        self._state = _WAITING
         settings = self._settings
         if settings.debug:
             request = self._request
@@ -417,7 +453,7 @@ class CallMachine(Generic[R]):
         return Sleep(delay)
 
     def _fail(self, error: MuxiError) -> Fail:
-        self._state = CallState.FAILED
+        self._state = _FAILED
         return Fail(error)
 
     def _log(self, outcome: int | str) -> None:
@@ -428,13 +464,12 @@ class CallMachine(Generic[R]):
             request.method, request.url, outcome, self._settings.timer() - self._started, self._attempt,
         )
 
-    def _expect(self, state: CallState, event: str) -> None:
-        if self._state is not state:
-            raise CallStateError(
-                message=f"{event}() is not valid in state {self._state.value!r} "
-                f"(expected {state.value!r}; see docs/drivers.md)",
-                details={"state": self._state.value, "event": event},
-            )
+    def _refuse(self, state: CallState, event: str) -> NoReturn:
+        raise CallStateError(
+            message=f"{event}() is not valid in state {self._state.value!r} "
+            f"(expected {state.value!r}; see docs/drivers.md)",
+            details={"state": self._state.value, "event": event},
+        )
 
     def __repr__(self) -> str:
         op = self._spec.operation

@@ -117,12 +117,13 @@ class Route:
 
         ``end_user`` is sent as ``X-Muxi-User-ID`` (the only place the runtime reads it from).
         """
-        if len(path_params) != len(self.params) or not all(name in path_params for name in self.params):
-            raise ConfigurationError(
-                "INVALID_ENDPOINT", f"{self.path} takes {list(self.params)}, got {sorted(path_params)}"
-            )
-        path = self.path.format_map({k: quote_segment(v) for k, v in path_params.items()}) if self.params \
-            else self.path
+        path = self.path
+        if path_params or self.params:
+            if len(path_params) != len(self.params) or not all(name in path_params for name in self.params):
+                raise ConfigurationError(
+                    "INVALID_ENDPOINT", f"{self.path} takes {list(self.params)}, got {sorted(path_params)}"
+                )
+            path = path.format_map({k: quote_segment(v) for k, v in path_params.items()})
         if json is not None:
             body, content_type = encode_json(json), JSON_TYPE
         return Operation(

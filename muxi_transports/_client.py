@@ -65,8 +65,9 @@ class SyncClient(SyncInvoker):
         self.transport: Transport = transport
         self._sleep = sleep
 
-    def _drive(self, machine: CallMachine[Any]) -> Any:
-        """Run ``machine`` until it is done, fails, or opens its stream (an ``OpenStream``)."""
+    def perform(self, machine: CallMachine[R]) -> Any:
+        """Run ``machine`` until it is done (its result), fails (raised), or opens its event stream
+        (a :class:`Stream` that owns the connection)."""
         step: Any = machine.start()
         response: SyncResponse | None = None
         while True:
@@ -104,14 +105,9 @@ class SyncClient(SyncInvoker):
                     response.close()
                 raise step.error
 
-    def perform(self, machine: CallMachine[R]) -> R:
-        """Run ``machine`` to its result."""
-        result: R = self._drive(machine)
-        return result
-
     def perform_stream(self, machine: CallMachine[Any]) -> Stream[Any]:
-        """Run ``machine`` until its event stream opens; the stream owns the connection."""
-        stream: Stream[Any] = self._drive(machine)
+        """Run a stream call's ``machine`` until its event stream opens."""
+        stream: Stream[Any] = self.perform(machine)
         return stream
 
     def close(self) -> None:
@@ -150,8 +146,9 @@ class AsyncClient(AsyncInvoker):
             transport = AsyncHTTPCoreTransport()
         self.transport: AsyncTransport = transport
 
-    async def _drive(self, machine: CallMachine[Any]) -> Any:
-        """Run ``machine`` until it is done, fails, or opens its stream (an ``OpenStream``)."""
+    async def perform(self, machine: CallMachine[R]) -> Any:
+        """Run ``machine`` until it is done (its result), fails (raised), or opens its event stream
+        (an :class:`AsyncStream` that owns the connection)."""
         step: Any = machine.start()
         response: AsyncResponse | None = None
         while True:
@@ -189,14 +186,9 @@ class AsyncClient(AsyncInvoker):
                     await response.aclose()
                 raise step.error
 
-    async def perform(self, machine: CallMachine[R]) -> R:
-        """Run ``machine`` to its result."""
-        result: R = await self._drive(machine)
-        return result
-
     async def perform_stream(self, machine: CallMachine[Any]) -> AsyncStream[Any]:
-        """Run ``machine`` until its event stream opens; the stream owns the connection."""
-        stream: AsyncStream[Any] = await self._drive(machine)
+        """Run a stream call's ``machine`` until its event stream opens."""
+        stream: AsyncStream[Any] = await self.perform(machine)
         return stream
 
     async def aclose(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import io
 import json
+import re
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,9 @@ from muxi_proto.api import Endpoint, StreamEndpoint
 from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.endpoints import FormationAPI, ServerAPI
 from muxi_proto.envelopes import control_success, runtime_success
+from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Request, Response
+from muxi_proto.requests import Auth
 from muxi_transports import (
     AsyncFormationClient,
     AsyncMockTransport,
@@ -205,8 +208,8 @@ OFFICIAL_FORMATION_METHODS = 67
 EXTRA = {"download_formation", "get_mcp_config", "create_secret", "update_secret"}
 
 
-def _endpoints(api: type) -> dict[str, Endpoint[Any, Any] | StreamEndpoint[Any, Any]]:
-    return {n: v for n, v in vars(api).items() if isinstance(v, (Endpoint, StreamEndpoint))}
+def _endpoints(api: type[ServerAPI] | type[FormationAPI]) -> dict[str, Endpoint[Any, Any] | StreamEndpoint[Any, Any]]:
+    return dict(api.endpoints)
 
 
 def test_every_endpoint_has_a_wire_entry_and_the_official_count() -> None:
@@ -389,3 +392,56 @@ def test_signatures_keep_the_official_positional_parameters() -> None:
         positional = [p.name for p in sig.parameters.values()
                       if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD][1:]
         assert positional == params, name
+
+
+_AUTH = {"hmac": Auth.HMAC, "admin": Auth.ADMIN, "client": Auth.CLIENT, "either": Auth.EITHER, None: Auth.NONE}
+
+
+def _template_matches(template: str, path: str) -> bool:
+    pattern = re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(template))
+    return re.fullmatch(pattern, path) is not None
+
+
+@pytest.mark.parametrize(("plane", "name"), CASES)
+def test_the_registry_says_what_goes_on_the_wire(plane: str, name: str) -> None:
+    api = ServerAPI if plane == "server" else FormationAPI
+    ep = api.endpoints[name]
+    method, path, cred, _, _, _ = (SERVER_WIRE if plane == "server" else FORMATION_WIRE)[name]
+    assert ep.name == name and ep.plane == plane
+    assert ep is getattr(api, name)  # by attribute and by name
+    assert any(r.method == method and _template_matches(r.path, path) for r in ep.routes), ep
+    assert {r.auth for r in ep.routes} == {_AUTH[cred]}
+    assert ep.stream is isinstance(ep, StreamEndpoint) is all(r.stream for r in ep.routes)
+    client_class = ServerClient if plane == "server" else FormationClient
+    assert "route" not in inspect.signature(getattr(client_class, name)).parameters
+    args, kwargs = _args(name)
+    op = ep.spec(*args, **kwargs).operation  # what the call builds comes from one of its routes
+    assert any(r.method == op.method and _template_matches(r.path, op.path) for r in ep.routes), op
+
+
+def test_prepare_from_a_config_or_an_api_gives_the_same_request() -> None:
+    server_cfg, formation_cfg = _clients()
+    from muxi_proto.call import Send
+
+    machine = FormationAPI.get_agent.prepare(formation_cfg, "a1")
+    first = machine.start()
+    assert isinstance(first, Send) and first.request.url.endswith("/agents/a1")
+    api = FormationAPI(formation_cfg)
+    again = api.get_agent("a1").start()
+    assert again.request.url == first.request.url and again.request.method == "GET"
+    assert FormationAPI.get_agent(api, "a1").start().request.url == first.request.url
+    assert list(inspect.signature(api.get_agent).parameters) == ["agent_id"]
+    with pytest.raises(ConfigurationError):
+        FormationAPI.get_agent.prepare(server_cfg, "a1")  # a control-plane config for a formation route
+    with pytest.raises(ConfigurationError):
+        FormationAPI.get_agent.prepare("not a config", "a1")  # type: ignore[arg-type]
+    stream = ServerAPI(server_cfg).start_formation_stream(FID).start()
+    assert stream.request.header("Accept") == "text/event-stream"
+
+
+def test_sans_io_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUXI_FORMATION_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("MUXI_ADMIN_KEY", "adm-key")
+    api = FormationAPI()
+    assert api.get_status().start().request.url == "http://127.0.0.1:9/v1/status"
+    assert repr(api) == "<FormationAPI http://127.0.0.1:9/v1>"
