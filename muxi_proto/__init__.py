@@ -63,6 +63,7 @@ from .errors import (
     WebhookVerificationError,
 )
 from .http import Headers, Request, Response, Timeout, get_header
+from .options import CallOptions
 from .requests import Auth, Operation, RequestBuilder
 from .retry import Failure, Received, RetryDecision, RetryPolicy
 from .specs import Route, Spec, StreamMachine, StreamSpec
@@ -93,6 +94,7 @@ __all__ = [
     "NOT_SENT_PHASES",
     "READ_BODY",
     "CallMachine",
+    "CallOptions",
     "CallSettings",
     "CallState",
     "Done",

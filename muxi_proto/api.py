@@ -24,7 +24,9 @@ The decorator makes it an :class:`Endpoint` that is, at once:
 
 from __future__ import annotations
 
+import copy
 import inspect
+import sys
 import types
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -34,11 +36,17 @@ from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, Typ
 from .call import DEFAULT_MAX_BODY, CallMachine, CallSettings
 from .config import FormationConfig, ServerConfig
 from .errors import ConfigurationError
+from .options import OPTION_NAMES, CallOptions, Unpack, check_options
 from .requests import Auth
 from .retry import RetryPolicy
 from .specs import Route, Spec, StreamMachine, StreamSpec
 from .sse import ServerSentEvent
 from .streams import ChatAnswer, ChatToken
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Self
 
 __all__ = [
     "AsyncEventIterator",
@@ -115,7 +123,7 @@ class _Base(Generic[P, R]):
         params = list(inspect.signature(build).parameters.values())[1:]  # the route is not a parameter
         self._hints = _hints(build)
         params = [p.replace(annotation=self._hints.get(p.name, p.annotation)) for p in params]
-        self._parameters = params
+        self._parameters = _with_option_parameters(params)
         self.__signature__ = inspect.Signature(
             [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY), *params],
             return_annotation="CallMachine",
@@ -155,7 +163,8 @@ class _Base(Generic[P, R]):
             self._check_plane(target)
         else:
             settings = target.settings
-        return CallMachine(self._build(self.route, *args, **kwargs), settings)
+        options = _pop_options(kwargs) if kwargs else None
+        return CallMachine(self._build(self.route, *args, **kwargs), settings, options=options)
 
     def _check_plane(self, config: Config) -> None:
         wanted = ServerConfig if self.plane == "server" else FormationConfig
@@ -174,7 +183,8 @@ class _Base(Generic[P, R]):
             build, route = self._build, self.route
 
             def method(api: CallFactory, /, *args: Any, **kwargs: Any) -> CallMachine[R]:
-                return CallMachine(build(route, *args, **kwargs), api.settings)
+                options = _pop_options(kwargs) if kwargs else None
+                return CallMachine(build(route, *args, **kwargs), api.settings, options=options)
 
             self._machine_fn = method = _named(method, self, "CallMachine")
         return method
@@ -194,6 +204,8 @@ class Endpoint(_Base[P, R]):
 
     def spec(self, *args: P.args, **kwargs: P.kwargs) -> Spec[R]:
         """The :class:`~muxi_proto.specs.Spec` for these arguments (what the call will do)."""
+        if kwargs:
+            _pop_options(kwargs)  # per-call options are the machine's, not part of the spec
         spec: Spec[R] = self._build(self.route, *args, **kwargs)
         return spec
 
@@ -216,6 +228,8 @@ class StreamEndpoint(_Base[P, E]):
 
     def spec(self, *args: P.args, **kwargs: P.kwargs) -> StreamSpec[E]:
         """The :class:`~muxi_proto.specs.StreamSpec` for these arguments."""
+        if kwargs:
+            _pop_options(kwargs)  # per-call options are the machine's, not part of the spec
         spec: StreamSpec[E] = self._build(self.route, *args, **kwargs)
         return spec
 
@@ -301,6 +315,17 @@ class CallFactory:
         self.config = cfg
         self.settings = CallSettings.for_config(cfg, retry=retry_policy, clock=clock, max_body=max_body, new_id=new_id)
 
+    def with_options(self, **options: Unpack[CallOptions]) -> Self:
+        """A copy whose calls all use ``options`` (``timeout``, ``extra_headers``,
+        ``idempotency_key``, ``max_retries``); a client's copy shares its transport and pool."""
+        clone = copy.copy(self)
+        clone.settings = self.settings.with_options(options)
+        clone._copied()
+        return clone
+
+    def _copied(self) -> None:
+        """Hook for :meth:`with_options`: adjust what a copy must not share."""
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.settings.builder.base_url}>"
 
@@ -382,6 +407,34 @@ def stream_endpoint(
     return decorate
 
 
+class _NotGiven:
+    """The default of an option parameter in signatures: "the client's setting"."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Any = _NotGiven()
+_OPTION_TYPES = typing.get_type_hints(CallOptions)
+
+
+def _with_option_parameters(params: list[inspect.Parameter]) -> list[inspect.Parameter]:
+    """``params`` with the ``**options`` catch-all shown as the options' own keywords."""
+    kept = [p for p in params if not (p.kind is p.VAR_KEYWORD and p.name == "options")]
+    # A catch-all of the endpoint's own (update_scheduler_job's fields) stays last.
+    tail = [p for p in kept if p.kind is p.VAR_KEYWORD]
+    shown = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=NOT_GIVEN, annotation=kind)
+             for name, kind in _OPTION_TYPES.items()]
+    return [*(p for p in kept if p.kind is not p.VAR_KEYWORD), *shown, *tail]
+
+
+def _pop_options(kwargs: dict[str, Any]) -> CallOptions | None:
+    """Take the per-call options out of a method's keywords (checked), or None."""
+    if OPTION_NAMES.isdisjoint(kwargs):
+        return None
+    return check_options({name: kwargs.pop(name) for name in OPTION_NAMES & kwargs.keys()})
+
+
 def _hints(build: Callable[..., Any]) -> dict[str, Any]:
     """The evaluated annotations of ``build`` (empty when a name only a type checker knows is used)."""
     try:
@@ -422,17 +475,23 @@ def _client_method(ep: _Base[Any, Any], owner: type, *, asynchronous: bool) -> C
     else:
         returns = result
     method: Callable[..., Any]
+    # Four near-identical bodies rather than one with flags: this is every call's hot path.
     if asynchronous:
         if ep.stream:
             async def method(self: AsyncInvoker, /, *args: Any, **kwargs: Any) -> Any:
-                return await self.perform_stream(CallMachine(build(route, *args, **kwargs), self.settings))
+                options = _pop_options(kwargs) if kwargs else None
+                return await self.perform_stream(
+                    CallMachine(build(route, *args, **kwargs), self.settings, options=options))
         else:
             async def method(self: AsyncInvoker, /, *args: Any, **kwargs: Any) -> Any:
-                return await self.perform(CallMachine(build(route, *args, **kwargs), self.settings))
+                options = _pop_options(kwargs) if kwargs else None
+                return await self.perform(CallMachine(build(route, *args, **kwargs), self.settings, options=options))
     elif ep.stream:
         def method(self: SyncInvoker, /, *args: Any, **kwargs: Any) -> Any:
-            return self.perform_stream(CallMachine(build(route, *args, **kwargs), self.settings))
+            options = _pop_options(kwargs) if kwargs else None
+            return self.perform_stream(CallMachine(build(route, *args, **kwargs), self.settings, options=options))
     else:
         def method(self: SyncInvoker, /, *args: Any, **kwargs: Any) -> Any:
-            return self.perform(CallMachine(build(route, *args, **kwargs), self.settings))
+            options = _pop_options(kwargs) if kwargs else None
+            return self.perform(CallMachine(build(route, *args, **kwargs), self.settings, options=options))
     return _named(method, ep, returns, owner)  # type: ignore[no-any-return]

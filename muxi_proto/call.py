@@ -36,8 +36,8 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from typing import Any, Generic, NoReturn, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 
 from ._version import __version__
 from .config import FormationConfig, ServerConfig, env_flag
@@ -51,7 +51,8 @@ from .errors import (
     TimeoutError,
     TLSError,
 )
-from .http import Headers, Request, Response, get_header
+from .http import Headers, Request, Response, Timeout, get_header
+from .options import CallOptions, check_options, headers_of, merge_options
 from .requests import RequestBuilder
 from .responses import decode_response, error_from_response
 from .retry import Failure, Received, RetryPolicy
@@ -78,6 +79,7 @@ __all__ = [
 
 R = TypeVar("R")
 
+NO_OPTIONS: CallOptions = {}  # shared, never mutated (merging makes new dicts)
 DEFAULT_MAX_BODY = 64 * 1024 * 1024  # a JSON answer larger than this is an error, not an OOM
 
 #: Failure phases that prove the request never left (docs/drivers.md, "Failures"): a failure while
@@ -202,6 +204,11 @@ class CallSettings:
     max_body: int = DEFAULT_MAX_BODY
     logger: logging.Logger = logging.getLogger("muxi")  # noqa: RUF009 - one process-wide logger
     debug: bool = False
+    options: CallOptions = field(default_factory=lambda: NO_OPTIONS)
+
+    def with_options(self, options: CallOptions) -> CallSettings:
+        """These settings with ``options`` as the default options of every call."""
+        return replace(self, options=merge_options(self.options, check_options(options)))
 
     @classmethod
     def for_config(
@@ -242,22 +249,27 @@ class CallMachine(Generic[R]):
     """Drives one :class:`~muxi_proto.specs.Spec` or :class:`~muxi_proto.specs.StreamSpec` through
     its attempts, retries and fallback. See the module docstring and docs/drivers.md.
 
-    ``idempotency_key`` is chosen once per logical request (a new one if not given) and sent with
-    every attempt, so the runtime can deduplicate retries; a fallback request gets a new one.
+    ``options`` (:class:`~muxi_proto.options.CallOptions`, checked) apply to this call on top of
+    ``settings.options``. The idempotency key is chosen once per logical request (the option's,
+    or a new one) and sent with every attempt, so the runtime can deduplicate retries; a
+    fallback request gets a new one.
     """
 
     __slots__ = (
         "_attempt",
         "_chunks",
+        "_extra_headers",
         "_headers",
         "_key",
         "_request",
+        "_retry",
         "_settings",
         "_size",
         "_spec",
         "_started",
         "_state",
         "_status",
+        "_timeout",
     )
 
     def __init__(
@@ -265,11 +277,17 @@ class CallMachine(Generic[R]):
         spec: Spec[R] | StreamSpec[Any],
         settings: CallSettings,
         *,
-        idempotency_key: str | None = None,
+        options: CallOptions | None = None,
     ) -> None:
         self._spec: Spec[R] | StreamSpec[Any] = spec
         self._settings = settings
-        self._key = idempotency_key or settings.builder.new_id()
+        opts = settings.options if not options else merge_options(settings.options, options)
+        self._retry = settings.retry
+        self._timeout: Timeout | Literal[False] | None = False
+        self._extra_headers: Headers = ()
+        if opts:
+            self._apply(opts)
+        self._key = opts.get("idempotency_key") or settings.builder.new_id()
         self._attempt = 0
         self._state = _IDLE
         self._request: Request | None = None
@@ -336,7 +354,7 @@ class CallMachine(Generic[R]):
         _note_latest(headers, settings.logger)
         if not 200 <= status <= 299:
             op = self._spec.operation
-            decision = settings.retry.decide(
+            decision = self._retry.decide(
                 self._attempt, op.method, Received(status, headers),
                 idempotent_route=op.idempotent_route, now=settings.clock(),
             )
@@ -422,7 +440,7 @@ class CallMachine(Generic[R]):
         if not isinstance(exc, ConnectionError):  # timeouts, TLS and protocol errors are ConnectionErrors
             return self._fail(exc)
         op = self._spec.operation
-        decision = settings.retry.decide(
+        decision = self._retry.decide(
             self._attempt, op.method, Failure(reached_server(exc)),
             idempotent_route=op.idempotent_route, now=settings.clock(),
         )
@@ -431,12 +449,25 @@ class CallMachine(Generic[R]):
         return self._sleep(decision.delay, exc.code)
 
     # -- internals --
+    def _apply(self, options: CallOptions) -> None:
+        if "max_retries" in options:
+            self._retry = replace(self._retry, max_retries=options["max_retries"])
+        if "timeout" in options:
+            self._timeout = options["timeout"]  # type: ignore[assignment]  # checked: Timeout or None
+        self._extra_headers = headers_of(options)
+
     def _send(self) -> Send:
         self._attempt += 1
         settings = self._settings
-        request = settings.builder.build(
-            self._spec.operation, idempotency_key=self._key, timestamp=settings.clock()
-        )
+        if self._timeout is False and not self._extra_headers:
+            request = settings.builder.build(
+                self._spec.operation, idempotency_key=self._key, timestamp=settings.clock()
+            )
+        else:
+            request = settings.builder.build(
+                self._spec.operation, idempotency_key=self._key, timestamp=settings.clock(),
+                timeout=self._timeout, extra_headers=self._extra_headers,
+            )
         self._request = request
         self._state = _SENDING
         if settings.debug:

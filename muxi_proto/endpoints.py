@@ -10,6 +10,11 @@ request, so the registry (``FormationAPI.endpoints``) is exactly what is sent.
 machines (:mod:`muxi_proto.call`). The clients in ``muxi_transports`` derive from them and run the
 machines over a transport.
 
+Every endpoint function ends with ``**options: Unpack[CallOptions]``: the per-call options
+(``timeout=``, ``extra_headers=``, ``idempotency_key=``, ``max_retries=``) are part of each
+method's signature, for type checkers and ``help()``. The machinery takes them out before it
+calls the function (it never sees them) and gives them to the call machine.
+
 Adding an endpoint: one entry here. Then ``tests/test_endpoints.py`` fails until its expected wire
 request is listed there, ``tests/test_all_methods_local.py`` until it has a scenario against the
 local server (which must serve the route), and ``tests/test_facade.py`` checks the official names.
@@ -23,6 +28,7 @@ from .api import CallFactory, endpoint, stream_endpoint
 from .bundle import load_bundle
 from .config import FormationConfig, ServerConfig
 from .errors import ConfigurationError, NotFoundError
+from .options import CallOptions, Unpack
 from .requests import Auth
 from .specs import Result, Route, Spec, StreamSpec
 from .sse import ServerSentEvent
@@ -46,40 +52,43 @@ class ServerAPI(CallFactory):
 
     # Unauthenticated
     @endpoint("GET", "/ping", NONE)
-    def ping(route: Route) -> Spec[str]:
+    def ping(route: Route, **options: Unpack[CallOptions]) -> Spec[str]:
         """``GET /ping``: the text ``pong``."""
         return route.text()
 
     @endpoint("GET", "/health", NONE)
-    def health(route: Route) -> Spec[Result]:
+    def health(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """``GET /health``: ``{"success", "status", "version"}``, no auth needed."""
         return route.json()
 
     # Server
     @endpoint("GET", "/rpc/server/status", HMAC)
-    def status(route: Route) -> Spec[Result]:
+    def status(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Server status: ``server``, ``formations``, ``port_pool``, ``runtime``."""
         return route.json()
 
     @endpoint("GET", "/rpc/server/logs", HMAC)
-    def get_server_logs(route: Route, *, lines: int | None = None, limit: int | None = None) -> Spec[str]:
+    def get_server_logs(
+        route: Route, *, lines: int | None = None, limit: int | None = None, **options: Unpack[CallOptions]
+    ) -> Spec[str]:
         """Server log lines as text (``lines``; ``limit`` is the official SDK's alias)."""
         return route.text(query={"lines": lines if lines is not None else limit})
 
     # Formations
     @endpoint("GET", "/rpc/formations", HMAC)
-    def list_formations(route: Route) -> Spec[Result]:
+    def list_formations(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """``{"formations": [...], "total": n}``."""
         return route.json()
 
     @endpoint("GET", "/rpc/formations/{formation_id}", HMAC)
-    def get_formation(route: Route, formation_id: str) -> Spec[Result]:
+    def get_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One formation (404 → NotFoundError)."""
         return route.json(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations", HMAC)
     def deploy_formation(
-        route: Route, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None
+        route: Route, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None,
+        **options: Unpack[CallOptions],
     ) -> Spec[Result]:
         """Deploy a new formation from a directory, a ``.tar.gz`` path, bytes, or ``{"path": ...}``.
 
@@ -91,67 +100,76 @@ class ServerAPI(CallFactory):
 
     @stream_endpoint("POST", "/rpc/formations", HMAC, DeploymentStream)
     def deploy_formation_stream(
-        route: Route, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None
+        route: Route, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None,
+        **options: Unpack[CallOptions],
     ) -> StreamSpec[ServerSentEvent]:
         """Deploy with progress events (``Accept: text/event-stream`` on the same endpoint)."""
         return route.events(**_bundle(formation_id, _either(bundle, payload), version))
 
     @endpoint("PUT", "/rpc/formations/{formation_id}", HMAC)
     def update_formation(
-        route: Route, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None
+        route: Route, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None,
+        **options: Unpack[CallOptions],
     ) -> Spec[Result]:
         """Blue-green update with a new bundle (``PUT /rpc/formations/{id}``; 409 when unchanged)."""
         return route.json(formation_id=formation_id, **_bundle(formation_id, _either(bundle, payload), version))
 
     @stream_endpoint("PUT", "/rpc/formations/{formation_id}", HMAC, DeploymentStream)
     def update_formation_stream(
-        route: Route, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None
+        route: Route, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None,
+        **options: Unpack[CallOptions],
     ) -> StreamSpec[ServerSentEvent]:
         """Update with progress events."""
         return route.events(formation_id=formation_id, **_bundle(formation_id, _either(bundle, payload), version))
 
     @endpoint("DELETE", "/rpc/formations/{formation_id}", HMAC)
-    def delete_formation(route: Route, formation_id: str) -> Spec[Result]:
+    def delete_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Stop and remove a formation."""
         return route.json(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations/{formation_id}/start", HMAC)
-    def start_formation(route: Route, formation_id: str) -> Spec[Result]:
+    def start_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Start a stopped formation."""
         return route.json(formation_id=formation_id)
 
     @stream_endpoint("POST", "/rpc/formations/{formation_id}/start", HMAC, DeploymentStream)
-    def start_formation_stream(route: Route, formation_id: str) -> StreamSpec[ServerSentEvent]:
+    def start_formation_stream(
+        route: Route, formation_id: str, **options: Unpack[CallOptions]
+    ) -> StreamSpec[ServerSentEvent]:
         """Start with progress events (``error`` events raise typed errors)."""
         return route.events(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations/{formation_id}/stop", HMAC)
-    def stop_formation(route: Route, formation_id: str) -> Spec[Result]:
+    def stop_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Stop a running formation."""
         return route.json(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations/{formation_id}/restart", HMAC)
-    def restart_formation(route: Route, formation_id: str) -> Spec[Result]:
+    def restart_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Restart a formation."""
         return route.json(formation_id=formation_id)
 
     @stream_endpoint("POST", "/rpc/formations/{formation_id}/restart", HMAC, DeploymentStream)
-    def restart_formation_stream(route: Route, formation_id: str) -> StreamSpec[ServerSentEvent]:
+    def restart_formation_stream(
+        route: Route, formation_id: str, **options: Unpack[CallOptions]
+    ) -> StreamSpec[ServerSentEvent]:
         """Restart with progress events."""
         return route.events(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations/{formation_id}/rollback", HMAC)
-    def rollback_formation(route: Route, formation_id: str) -> Spec[Result]:
+    def rollback_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Roll back to the previous version."""
         return route.json(formation_id=formation_id)
 
     @stream_endpoint("POST", "/rpc/formations/{formation_id}/rollback", HMAC, DeploymentStream)
-    def rollback_formation_stream(route: Route, formation_id: str) -> StreamSpec[ServerSentEvent]:
+    def rollback_formation_stream(
+        route: Route, formation_id: str, **options: Unpack[CallOptions]
+    ) -> StreamSpec[ServerSentEvent]:
         """Roll back with progress events."""
         return route.events(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations/{formation_id}/cancel-update", HMAC)
-    def cancel_update(route: Route, formation_id: str) -> Spec[Result]:
+    def cancel_update(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Cancel an update in progress (the server answers a bare object)."""
         return route.json(formation_id=formation_id)
 
@@ -163,6 +181,7 @@ class ServerAPI(CallFactory):
         lines: int | None = None,
         stream: str | None = None,
         limit: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> Spec[Any]:
         """Recent log lines; ``stream`` is ``stdout``, ``stderr`` or ``all``.
 
@@ -173,13 +192,16 @@ class ServerAPI(CallFactory):
 
     @stream_endpoint("GET", "/rpc/formations/{formation_id}/logs", HMAC, LogStream)
     def stream_formation_logs(
-        route: Route, formation_id: str, *, lines: int | None = None, stream: str | None = None
+        route: Route, formation_id: str, *, lines: int | None = None, stream: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> StreamSpec[ServerSentEvent]:
         """Follow a formation's logs (``connected`` then ``log`` events; never ends by itself)."""
         return route.events(formation_id=formation_id, query={"lines": lines, "stream": stream, "follow": True})
 
     @endpoint("GET", "/rpc/formations/{formation_id}/download", HMAC)
-    def download_formation(route: Route, formation_id: str, *, db: bool = False) -> Spec[bytes]:
+    def download_formation(
+        route: Route, formation_id: str, *, db: bool = False, **options: Unpack[CallOptions]
+    ) -> Spec[bytes]:
         """The deployed formation as zip bytes (``db=True`` includes its database)."""
         return route.raw(formation_id=formation_id, query={"db": True} if db else None)
 
@@ -229,113 +251,113 @@ class FormationAPI(CallFactory):
 
     # Health / status / configuration ------------------------------------------------------------
     @endpoint("GET", "/health", NONE)
-    def health(route: Route) -> Spec[Result]:
+    def health(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """``{"status": "healthy"|"unhealthy", "version", "uptime_seconds"}``; public."""
         return route.json()
 
     @endpoint("GET", "/status", ADMIN)
-    def get_status(route: Route) -> Spec[Result]:
+    def get_status(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Runtime status (admin)."""
         return route.json()
 
     @endpoint("GET", "/config", ADMIN)
-    def get_config(route: Route) -> Spec[Result]:
+    def get_config(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Formation configuration (admin)."""
         return route.json()
 
     @endpoint("GET", "/formation", ADMIN)
-    def get_formation_info(route: Route) -> Spec[Result]:
+    def get_formation_info(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Formation metadata (admin)."""
         return route.json()
 
     @endpoint("GET", "/agents", ADMIN)
-    def get_agents(route: Route) -> Spec[Result]:
+    def get_agents(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Agents (admin)."""
         return route.json()
 
     @endpoint("GET", "/agents/{agent_id}", ADMIN)
-    def get_agent(route: Route, agent_id: str) -> Spec[Result]:
+    def get_agent(route: Route, agent_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One agent (admin)."""
         return route.json(agent_id=agent_id)
 
     @endpoint("GET", "/mcp", ADMIN)
-    def get_mcp_config(route: Route) -> Spec[Result]:
+    def get_mcp_config(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """MCP configuration (admin)."""
         return route.json()
 
     @endpoint("GET", "/mcp/servers", ADMIN)
-    def get_mcp_servers(route: Route) -> Spec[Result]:
+    def get_mcp_servers(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """MCP servers (admin)."""
         return route.json()
 
     @endpoint("GET", "/mcp/servers/{server_id}", ADMIN)
-    def get_mcp_server(route: Route, server_id: str) -> Spec[Result]:
+    def get_mcp_server(route: Route, server_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One MCP server (admin)."""
         return route.json(server_id=server_id)
 
     @endpoint("GET", "/mcp/tools", ADMIN)
-    def get_mcp_tools(route: Route) -> Spec[Result]:
+    def get_mcp_tools(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """MCP tools (admin)."""
         return route.json()
 
     @endpoint("GET", "/llm/settings", ADMIN)
-    def get_llm_settings(route: Route) -> Spec[Result]:
+    def get_llm_settings(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """LLM settings (admin)."""
         return route.json()
 
     @endpoint("GET", "/logging", ADMIN)
-    def get_logging_config(route: Route) -> Spec[Result]:
+    def get_logging_config(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Logging configuration (admin)."""
         return route.json()
 
     @endpoint("GET", "/logging/destinations", ADMIN)
-    def get_logging_destinations(route: Route) -> Spec[Result]:
+    def get_logging_destinations(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Logging destinations (admin)."""
         return route.json()
 
     @endpoint("GET", "/async", ADMIN)
-    def get_async_config(route: Route) -> Spec[Result]:
+    def get_async_config(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Async processing configuration (admin)."""
         return route.json()
 
     @endpoint("GET", "/a2a", ADMIN)
-    def get_a2a_config(route: Route) -> Spec[Result]:
+    def get_a2a_config(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Agent-to-agent configuration (admin)."""
         return route.json()
 
     @endpoint("GET", "/overlord", ADMIN)
-    def get_overlord_config(route: Route) -> Spec[Result]:
+    def get_overlord_config(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Overlord configuration (admin)."""
         return route.json()
 
     @endpoint("GET", "/overlord/soul", ADMIN)
-    def get_overlord_soul(route: Route) -> Spec[Result]:
+    def get_overlord_soul(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Overlord soul (admin)."""
         return route.json()
 
     # Secrets (admin) ------------------------------------------------------------------------------
     @endpoint("GET", "/secrets", ADMIN)
-    def get_secrets(route: Route) -> Spec[Result]:
+    def get_secrets(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Secret names with masked values."""
         return route.json()
 
     @endpoint("GET", "/secrets", ADMIN)
-    def get_secret(route: Route, key: str) -> Spec[Result]:
+    def get_secret(route: Route, key: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One secret, answered from the list (the runtime has no ``GET /secrets/{key}``)."""
         return Spec(route.operation(), finish=_pick_secret(key))
 
     @endpoint("POST", "/secrets", ADMIN)
-    def create_secret(route: Route, key: str, value: str) -> Spec[Result]:
+    def create_secret(route: Route, key: str, value: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Create a secret (``POST /secrets``; 409 ConflictError if it exists)."""
         return route.json(json={"key": key, "value": value})
 
     @endpoint("PUT", "/secrets/{key}", ADMIN)
-    def update_secret(route: Route, key: str, value: str) -> Spec[Result]:
+    def update_secret(route: Route, key: str, value: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Update an existing secret (``PUT /secrets/{key}``; 404 if missing)."""
         return route.json(key=key, json={"value": value})
 
     @endpoint("PUT", "/secrets/{key}", ADMIN, also=(("POST", "/secrets"),))
-    def set_secret(route: Route, key: str, value: str) -> Spec[None]:
+    def set_secret(route: Route, key: str, value: str, **options: Unpack[CallOptions]) -> Spec[None]:
         """Create or update a secret: update, and create when it does not exist yet.
 
         The official SDK only PUT, which fails for a new key.
@@ -345,13 +367,15 @@ class FormationAPI(CallFactory):
         return Spec(update.operation, update.decode, update.finish, fallback=(NotFoundError, create))
 
     @endpoint("DELETE", "/secrets/{key}", ADMIN)
-    def delete_secret(route: Route, key: str) -> Spec[None]:
+    def delete_secret(route: Route, key: str, **options: Unpack[CallOptions]) -> Spec[None]:
         """Delete a secret."""
         return route.nothing(key=key)
 
     # Chat (client key) ------------------------------------------------------------------------------
     @endpoint("POST", "/chat", CLIENT, idempotent=True)
-    def chat(route: Route, payload: dict[str, Any], *, user_id: str = "") -> Spec[Result]:
+    def chat(
+        route: Route, payload: dict[str, Any], *, user_id: str = "", **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
         """Send a message and wait for the whole answer (``data.message``).
 
         The runtime streams by default, so ``stream`` is forced to false here; the request is
@@ -360,18 +384,23 @@ class FormationAPI(CallFactory):
         return route.json(json={**payload, "stream": False}, end_user=user_id)
 
     @stream_endpoint("POST", "/chat", CLIENT, ChatStream)
-    def chat_stream(route: Route, payload: dict[str, Any], *, user_id: str = "") -> StreamSpec[ServerSentEvent]:
+    def chat_stream(
+        route: Route, payload: dict[str, Any], *, user_id: str = "", **options: Unpack[CallOptions]
+    ) -> StreamSpec[ServerSentEvent]:
         """Send a message and stream the answer: token frames, optional ``ui``, then ``done``."""
         return route.events(json={**payload, "stream": True}, end_user=user_id)
 
     @endpoint("POST", "/audiochat", CLIENT)
-    def audio_chat(route: Route, payload: dict[str, Any], *, user_id: str = "") -> Spec[Result]:
+    def audio_chat(
+        route: Route, payload: dict[str, Any], *, user_id: str = "", **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
         """Chat with audio ``files`` (``audio/*`` content types); whole answer."""
         return route.json(json={**payload, "stream": False}, end_user=user_id)
 
     @stream_endpoint("POST", "/audiochat", CLIENT, ChatStream)
     def audio_chat_stream(
-        route: Route, payload: dict[str, Any], *, user_id: str = ""
+        route: Route, payload: dict[str, Any], *, user_id: str = "",
+        **options: Unpack[CallOptions],
     ) -> StreamSpec[ServerSentEvent]:
         """Audio chat, streamed."""
         return route.events(json={**payload, "stream": True}, end_user=user_id)
@@ -379,110 +408,121 @@ class FormationAPI(CallFactory):
     # Sessions (client key, user) -----------------------------------------------------------------------
     @endpoint("GET", "/sessions", CLIENT)
     def get_sessions(
-        route: Route, user_id: str, limit: int | None = None, *, active_only: bool | None = None
+        route: Route, user_id: str, limit: int | None = None, *, active_only: bool | None = None,
+        **options: Unpack[CallOptions],
     ) -> Spec[Result]:
         """A user's sessions (the user travels in ``X-Muxi-User-ID`` only)."""
         return route.json(query={"limit": limit, "active_only": active_only}, end_user=user_id)
 
     @endpoint("GET", "/sessions/{session_id}", CLIENT)
-    def get_session(route: Route, session_id: str, user_id: str) -> Spec[Result]:
+    def get_session(route: Route, session_id: str, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One session."""
         return route.json(session_id=session_id, end_user=user_id)
 
     @endpoint("GET", "/sessions/{session_id}/messages", CLIENT)
     def get_session_messages(
-        route: Route, session_id: str, user_id: str, *, limit: int | None = None, before: str | None = None
+        route: Route, session_id: str, user_id: str, *, limit: int | None = None, before: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> Spec[Result]:
         """A session's messages (``limit``, ``before`` for paging)."""
         return route.json(session_id=session_id, query={"limit": limit, "before": before}, end_user=user_id)
 
     @endpoint("POST", "/sessions/{session_id}/restore", CLIENT)
     def restore_session(
-        route: Route, session_id: str, user_id: str, messages: list[dict[str, Any]]
+        route: Route, session_id: str, user_id: str, messages: list[dict[str, Any]],
+        **options: Unpack[CallOptions],
     ) -> Spec[None]:
         """Restore a session's messages."""
         return route.nothing(session_id=session_id, json={"messages": messages}, end_user=user_id)
 
     # Requests (either key) ----------------------------------------------------------------------------
     @endpoint("GET", "/requests", EITHER)
-    def get_requests(route: Route, user_id: str) -> Spec[Result]:
+    def get_requests(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """A user's requests."""
         return route.json(end_user=user_id)
 
     @endpoint("GET", "/requests/{request_id}", EITHER)
-    def get_request_status(route: Route, request_id: str, user_id: str) -> Spec[Result]:
+    def get_request_status(route: Route, request_id: str, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One request's status."""
         return route.json(request_id=request_id, end_user=user_id)
 
     @endpoint("DELETE", "/requests/{request_id}", EITHER)
-    def cancel_request(route: Route, request_id: str, user_id: str) -> Spec[None]:
+    def cancel_request(route: Route, request_id: str, user_id: str, **options: Unpack[CallOptions]) -> Spec[None]:
         """Cancel a request in progress."""
         return route.nothing(request_id=request_id, end_user=user_id)
 
     # Memory -------------------------------------------------------------------------------------------
     @endpoint("GET", "/memory", ADMIN)
-    def get_memory_config(route: Route) -> Spec[Result]:
+    def get_memory_config(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Memory configuration (admin)."""
         return route.json()
 
     @endpoint("GET", "/memory/stats", ADMIN)
-    def get_buffer_stats(route: Route) -> Spec[Result]:
+    def get_buffer_stats(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Buffer statistics (admin)."""
         return route.json()
 
     @endpoint("GET", "/memories", EITHER)
-    def get_memories(route: Route, user_id: str, limit: int | None = None) -> Spec[Result]:
+    def get_memories(
+        route: Route, user_id: str, limit: int | None = None, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
         """A user's long-term memories."""
         return route.json(query={"limit": limit}, end_user=user_id)
 
     @endpoint("POST", "/memories", EITHER)
-    def add_memory(route: Route, user_id: str, mem_type: str, detail: str) -> Spec[Result]:
+    def add_memory(
+        route: Route, user_id: str, mem_type: str, detail: str, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
         """Add a memory for a user."""
         return route.json(json={"type": mem_type, "detail": detail}, end_user=user_id)
 
     @endpoint("DELETE", "/memories/{memory_id}", EITHER)
-    def delete_memory(route: Route, user_id: str, memory_id: str) -> Spec[None]:
+    def delete_memory(route: Route, user_id: str, memory_id: str, **options: Unpack[CallOptions]) -> Spec[None]:
         """Delete one memory."""
         return route.nothing(memory_id=memory_id, end_user=user_id)
 
     @endpoint("GET", "/memory/buffer", EITHER)
-    def get_user_buffer(route: Route, user_id: str) -> Spec[Result]:
+    def get_user_buffer(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """A user's conversation buffer."""
         return route.json(end_user=user_id)
 
     @endpoint("DELETE", "/memory/buffer", EITHER)
-    def clear_user_buffer(route: Route, user_id: str) -> Spec[Result]:
+    def clear_user_buffer(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Clear a user's buffer."""
         return route.json(end_user=user_id)
 
     @endpoint("DELETE", "/memory/buffer/{session_id}", EITHER)
-    def clear_session_buffer(route: Route, user_id: str, session_id: str) -> Spec[Result]:
+    def clear_session_buffer(
+        route: Route, user_id: str, session_id: str, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
         """Clear one session's buffer."""
         return route.json(session_id=session_id, end_user=user_id)
 
     @endpoint("DELETE", "/memory/buffers", ADMIN)
-    def clear_all_buffers(route: Route) -> Spec[Result]:
+    def clear_all_buffers(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Clear every buffer (admin, ``DELETE /memory/buffers``)."""
         return route.json()
 
     # Scheduler ----------------------------------------------------------------------------------------
     @endpoint("GET", "/scheduler", ADMIN)
-    def get_scheduler_config(route: Route) -> Spec[Result]:
+    def get_scheduler_config(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Scheduler configuration (admin)."""
         return route.json()
 
     @endpoint("GET", "/scheduler/jobs", EITHER)
-    def get_scheduler_jobs(route: Route, user_id: str) -> Spec[Result]:
+    def get_scheduler_jobs(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """A user's jobs (filtered by ``X-Muxi-User-ID``; the official SDK used a query parameter)."""
         return route.json(end_user=user_id)
 
     @endpoint("GET", "/scheduler/jobs/{job_id}", ADMIN)
-    def get_scheduler_job(route: Route, job_id: str) -> Spec[Result]:
+    def get_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One job (admin)."""
         return route.json(job_id=job_id)
 
     @endpoint("POST", "/scheduler/jobs", ADMIN, idempotent=True)
-    def create_scheduler_job(route: Route, job_type: str, schedule: str, message: str, user_id: str) -> Spec[Result]:
+    def create_scheduler_job(
+        route: Route, job_type: str, schedule: str, message: str, user_id: str, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
         """Create a ``one_time`` or ``recurring`` job owned by ``user_id`` (sent as the user header)."""
         return route.json(json={"type": job_type, "schedule": schedule, "message": message}, end_user=user_id)
 
@@ -492,28 +532,28 @@ class FormationAPI(CallFactory):
         return route.json(job_id=job_id, json=kwargs)
 
     @endpoint("DELETE", "/scheduler/jobs/{job_id}", ADMIN)
-    def delete_scheduler_job(route: Route, job_id: str) -> Spec[None]:
+    def delete_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[None]:
         """Delete a job (admin)."""
         return route.nothing(job_id=job_id)
 
     @endpoint("POST", "/scheduler/jobs/{job_id}/pause", ADMIN)
-    def pause_scheduler_job(route: Route, job_id: str) -> Spec[Result]:
+    def pause_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Pause a job (admin)."""
         return route.json(job_id=job_id)
 
     @endpoint("POST", "/scheduler/jobs/{job_id}/resume", ADMIN)
-    def resume_scheduler_job(route: Route, job_id: str) -> Spec[Result]:
+    def resume_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Resume a job (admin)."""
         return route.json(job_id=job_id)
 
     # Triggers, SOPs (client key) ------------------------------------------------------------------------
     @endpoint("GET", "/triggers", CLIENT)
-    def get_triggers(route: Route) -> Spec[Result]:
+    def get_triggers(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Triggers."""
         return route.json()
 
     @endpoint("GET", "/triggers/{name}", CLIENT)
-    def get_trigger(route: Route, name: str) -> Spec[Result]:
+    def get_trigger(route: Route, name: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One trigger."""
         return route.json(name=name)
 
@@ -526,6 +566,7 @@ class FormationAPI(CallFactory):
         async_mode: bool = False,
         user_id: str = "",
         session_id: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> Spec[Result]:
         """Fire a trigger: ``{"status": "completed", "content"}``, or ``{"status": "processing"}`` async.
 
@@ -538,45 +579,50 @@ class FormationAPI(CallFactory):
         return route.json(name=name, json=body, end_user=user_id)
 
     @endpoint("GET", "/sops", CLIENT)
-    def get_sops(route: Route) -> Spec[Result]:
+    def get_sops(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Standard operating procedures."""
         return route.json()
 
     @endpoint("GET", "/sops/{name}", CLIENT)
-    def get_sop(route: Route, name: str) -> Spec[Result]:
+    def get_sop(route: Route, name: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One SOP."""
         return route.json(name=name)
 
     # Credentials (either key, user) ------------------------------------------------------------------------
     @endpoint("GET", "/credentials/services", EITHER)
-    def list_credential_services(route: Route) -> Spec[Result]:
+    def list_credential_services(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Services credentials can be stored for."""
         return route.json()
 
     @endpoint("GET", "/credentials", EITHER)
-    def list_credentials(route: Route, user_id: str) -> Spec[Result]:
+    def list_credentials(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """A user's credentials."""
         return route.json(end_user=user_id)
 
     @endpoint("POST", "/credentials", EITHER)
-    def create_credential(route: Route, user_id: str, payload: dict[str, Any]) -> Spec[Result]:
+    def create_credential(
+        route: Route, user_id: str, payload: dict[str, Any], **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
         """Store a credential: ``{"service", "name"?, "credential"}``."""
         return route.json(json=payload, end_user=user_id)
 
     @endpoint("GET", "/credentials/{credential_id}", EITHER)
-    def get_credential(route: Route, credential_id: str, user_id: str) -> Spec[Result]:
+    def get_credential(route: Route, credential_id: str, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One credential."""
         return route.json(credential_id=credential_id, end_user=user_id)
 
     @endpoint("DELETE", "/credentials/{credential_id}", EITHER)
-    def delete_credential(route: Route, credential_id: str, user_id: str) -> Spec[Result]:
+    def delete_credential(
+        route: Route, credential_id: str, user_id: str, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
         """Delete a credential."""
         return route.json(credential_id=credential_id, end_user=user_id)
 
     # Users (client key; the official SDK sent the admin key and got 401) ---------------------------------
     @endpoint("POST", "/users/resolve", CLIENT)
     def resolve_user(
-        route: Route, identifier: str, create_user: bool = False, *, identifier_type: str | None = None
+        route: Route, identifier: str, create_user: bool = False, *, identifier_type: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> Spec[Result]:
         """Resolve an external identifier to a MUXI user.
 
@@ -588,17 +634,19 @@ class FormationAPI(CallFactory):
         return route.json(json=body)
 
     @endpoint("GET", "/users/identifiers/{user_id}", CLIENT)
-    def get_user_identifiers_for_user(route: Route, user_id: str) -> Spec[Result]:
+    def get_user_identifiers_for_user(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """A user's linked identifiers (the user is in the path here, not in the user header)."""
         return route.json(user_id=user_id)
 
     @endpoint("POST", "/users/identifiers", CLIENT)
-    def link_user_identifier(route: Route, muxi_user_id: str, identifiers: list[Any]) -> Spec[Result]:
+    def link_user_identifier(
+        route: Route, muxi_user_id: str, identifiers: list[Any], **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
         """Link identifiers to a MUXI user."""
         return route.json(json={"muxi_user_id": muxi_user_id, "identifiers": identifiers})
 
     @endpoint("DELETE", "/users/identifiers/{identifier}", CLIENT)
-    def unlink_user_identifier(route: Route, identifier: str) -> Spec[None]:
+    def unlink_user_identifier(route: Route, identifier: str, **options: Unpack[CallOptions]) -> Spec[None]:
         """Unlink an identifier."""
         return route.nothing(identifier=identifier)
 
@@ -611,32 +659,38 @@ class FormationAPI(CallFactory):
         action: str | None = None,
         resource_type: str | None = None,
         since: str | None = None,
+        **options: Unpack[CallOptions],
     ) -> Spec[Result]:
         """Audit entries, optionally filtered."""
         return route.json(query={"limit": limit, "action": action, "resource_type": resource_type, "since": since})
 
     @endpoint("DELETE", "/audit", ADMIN)
-    def clear_audit_log(route: Route) -> Spec[None]:
+    def clear_audit_log(route: Route, **options: Unpack[CallOptions]) -> Spec[None]:
         """Clear the audit log."""
         return route.nothing(query={"confirm": "clear-audit-log"})
 
     # Streams ------------------------------------------------------------------------------------------
     @stream_endpoint("GET", "/events", EITHER, EventStream, also=(("GET", "/events/{session_id}"),))
-    def stream_events(route: Route, user_id: str, *, session_id: str | None = None) -> StreamSpec[ServerSentEvent]:
+    def stream_events(
+        route: Route, user_id: str, *, session_id: str | None = None, **options: Unpack[CallOptions]
+    ) -> StreamSpec[ServerSentEvent]:
         """A user's events (``/events`` or ``/events/{session_id}``); never ends by itself."""
         if session_id is None:
             return route.events(end_user=user_id)
         return route.also[0].events(session_id=session_id, end_user=user_id)
 
     @stream_endpoint("GET", "/logs", ADMIN, LogStream)
-    def stream_logs(route: Route, filters: dict[str, Any] | None = None) -> StreamSpec[ServerSentEvent]:
+    def stream_logs(
+        route: Route, filters: dict[str, Any] | None = None, **options: Unpack[CallOptions]
+    ) -> StreamSpec[ServerSentEvent]:
         """Formation logs (admin); the runtime needs at least one filter (user_id, session_id,
         request_id, agent_id, level, event_type) and answers 400 without one."""
         return route.events(query=filters or {})
 
     @stream_endpoint("GET", "/events/{session_id}/{request_id}", EITHER, EventStream)
     def stream_request(
-        route: Route, user_id: str, session_id: str, request_id: str
+        route: Route, user_id: str, session_id: str, request_id: str,
+        **options: Unpack[CallOptions],
     ) -> StreamSpec[ServerSentEvent]:
         """One request's events. Broken upstream (the runtime answers 500): raises ServerError."""
         return route.events(session_id=session_id, request_id=request_id, end_user=user_id)

@@ -14,7 +14,7 @@ import os
 import platform
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 from ._version import __version__
@@ -143,8 +143,20 @@ class RequestBuilder:
             common.append(("X-Muxi-App", cfg._app))
         self._common = tuple(common)
 
-    def build(self, op: Operation, *, idempotency_key: str, timestamp: float) -> Request:
-        """The request for one attempt, signed for ``timestamp`` when the route needs HMAC."""
+    def build(
+        self,
+        op: Operation,
+        *,
+        idempotency_key: str,
+        timestamp: float,
+        timeout: Timeout | Literal[False] | None = False,
+        extra_headers: Headers = (),
+    ) -> Request:
+        """The request for one attempt, signed for ``timestamp`` when the route needs HMAC.
+
+        ``timeout`` replaces the config's for this request (False: keep it); ``extra_headers``
+        are added last, each replacing a header of the same name.
+        """
         target = op.path if not op.query else f"{op.path}?{urlencode(op.query)}"
         headers = list(self._common)
         headers.append(("X-Muxi-Idempotency-Key", idempotency_key))
@@ -156,13 +168,18 @@ class RequestBuilder:
         if op.body is not None and op.content_type:
             headers.append(("Content-Type", op.content_type))
         headers.extend(op.headers)
+        if extra_headers:
+            replaced = {name.lower() for name, _ in extra_headers}
+            headers = [h for h in headers if h[0].lower() not in replaced]
+            headers.extend(extra_headers)
+        limits = self.timeout if timeout is False else Timeout.none() if timeout is None else timeout
         return Request(
             method=op.method,
             url=self.base_url + target,
             headers=tuple(headers),
             body=op.body or b"",
             stream=op.stream,
-            timeout=self.timeout.for_stream() if op.stream else self.timeout,
+            timeout=limits.for_stream() if op.stream else limits,
         )
 
     def _credentials(self, op: Operation, timestamp: float) -> list[tuple[str, str]]:

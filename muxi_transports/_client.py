@@ -110,6 +110,9 @@ class SyncClient(SyncInvoker):
         stream: Stream[Any] = self.perform(machine)
         return stream
 
+    def _copied(self) -> None:
+        self._owns_transport = False  # a with_options() copy shares its original's transport
+
     def close(self) -> None:
         """Close the transport if this client created it."""
         if self._owns_transport:
@@ -190,6 +193,9 @@ class AsyncClient(AsyncInvoker):
         """Run a stream call's ``machine`` until its event stream opens."""
         stream: AsyncStream[Any] = await self.perform(machine)
         return stream
+
+    def _copied(self) -> None:
+        self._owns_transport = False  # a with_options() copy shares its original's transport
 
     async def aclose(self) -> None:
         """Close the transport if this client created it."""

@@ -430,7 +430,8 @@ def test_prepare_from_a_config_or_an_api_gives_the_same_request() -> None:
     again = api.get_agent("a1").start()
     assert again.request.url == first.request.url and again.request.method == "GET"
     assert FormationAPI.get_agent(api, "a1").start().request.url == first.request.url
-    assert list(inspect.signature(api.get_agent).parameters) == ["agent_id"]
+    assert list(inspect.signature(api.get_agent).parameters) == [
+        "agent_id", "timeout", "extra_headers", "idempotency_key", "max_retries"]
     with pytest.raises(ConfigurationError):
         FormationAPI.get_agent.prepare(server_cfg, "a1")  # a control-plane config for a formation route
     with pytest.raises(ConfigurationError):

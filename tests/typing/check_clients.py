@@ -68,6 +68,17 @@ def sans_io(cfg: FormationConfig, server_cfg: ServerConfig) -> None:
     assert_type(ServerAPI.download_formation.prepare(server_cfg, "f", db=True), CallMachine[bytes])
     assert_type(FormationAPI.delete_secret.spec("k"), Spec[None])
     api.get_agent(1)  # type: ignore[arg-type]
-    FormationAPI.get_agent.prepare(cfg, "a", "extra")  # type: ignore[call-arg]
+    FormationAPI.get_agent.prepare(cfg)  # type: ignore[call-arg]
     step = api.get_agents().start()
     assert_type(step, Send)
+
+
+def per_call_options(formation: FormationClient, server: AsyncServerClient) -> None:
+    assert_type(formation.get_agents(timeout=5, extra_headers={"X-Trace": "1"}), dict[str, Any])
+    assert_type(formation.chat({"message": "hi"}, user_id="u", idempotency_key="job-1", max_retries=2),
+                dict[str, Any])
+    assert_type(formation.with_options(timeout=2.5), FormationClient)
+    assert_type(server.with_options(max_retries=3), AsyncServerClient)
+    formation.get_agents(timeout="soon")  # type: ignore[arg-type]
+    formation.get_agents(timout=5)  # type: ignore[call-arg]
+    formation.with_options(retries=1)  # type: ignore[call-arg]
