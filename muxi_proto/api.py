@@ -37,6 +37,7 @@ from .call import DEFAULT_MAX_BODY, CallMachine, CallSettings
 from .config import FormationConfig, ServerConfig
 from .errors import ConfigurationError
 from .options import OPTION_NAMES, CallOptions, Unpack, check_options
+from .raw_response import RawResponse
 from .requests import Auth
 from .retry import RetryPolicy
 from .specs import Route, Spec, StreamMachine, StreamSpec
@@ -56,6 +57,8 @@ __all__ = [
     "EventIterator",
     "StreamEndpoint",
     "SyncInvoker",
+    "SyncRawInvoker",
+    "AsyncRawInvoker",
     "endpoint",
     "stream_endpoint",
 ]
@@ -212,6 +215,10 @@ class Endpoint(_Base[P, R]):
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> Endpoint[P, R]: ...
     @overload
+    def __get__(self, obj: SyncRawInvoker, owner: type | None = None) -> Callable[P, RawResponse[R]]: ...
+    @overload
+    def __get__(self, obj: AsyncRawInvoker, owner: type | None = None) -> Callable[P, Awaitable[RawResponse[R]]]: ...
+    @overload
     def __get__(self, obj: SyncInvoker, owner: type | None = None) -> Callable[P, R]: ...
     @overload
     def __get__(self, obj: AsyncInvoker, owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
@@ -235,6 +242,14 @@ class StreamEndpoint(_Base[P, E]):
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> StreamEndpoint[P, E]: ...
+    @overload
+    def __get__(
+        self, obj: SyncRawInvoker, owner: type | None = None
+    ) -> Callable[P, RawResponse[EventIterator[E]]]: ...
+    @overload
+    def __get__(
+        self, obj: AsyncRawInvoker, owner: type | None = None
+    ) -> Callable[P, Awaitable[RawResponse[AsyncEventIterator[E]]]]: ...
     @overload
     def __get__(self, obj: SyncInvoker, owner: type | None = None) -> Callable[P, EventIterator[E]]: ...
     @overload
@@ -341,12 +356,14 @@ class SyncInvoker(CallFactory):
         super().__init_subclass__(**kwargs)
         _install(cls, asynchronous=False)
 
-    def perform(self, machine: CallMachine[R]) -> R:
-        """Run ``machine`` to its result (send, read, sleep between retries, close)."""
+    def perform(self, machine: CallMachine[R], *, raw: bool = False) -> Any:
+        """Run ``machine`` to its result (send, read, sleep between retries, close); with ``raw``,
+        to a :class:`~muxi_proto.raw_response.RawResponse` around it."""
         raise NotImplementedError
 
-    def perform_stream(self, machine: CallMachine[Any]) -> EventIterator[Any]:
-        """Run ``machine`` until its event stream opens and return the stream."""
+    def perform_stream(self, machine: CallMachine[Any], *, raw: bool = False) -> Any:
+        """Run ``machine`` until its event stream opens and return the stream (``raw``: as for
+        :meth:`perform`)."""
         raise NotImplementedError
 
 
@@ -357,12 +374,12 @@ class AsyncInvoker(CallFactory):
         super().__init_subclass__(**kwargs)
         _install(cls, asynchronous=True)
 
-    async def perform(self, machine: CallMachine[R]) -> R:
-        """Run ``machine`` to its result."""
+    async def perform(self, machine: CallMachine[R], *, raw: bool = False) -> Any:
+        """Run ``machine`` to its result (or its raw response)."""
         raise NotImplementedError
 
-    async def perform_stream(self, machine: CallMachine[Any]) -> AsyncEventIterator[Any]:
-        """Run ``machine`` until its event stream opens and return the stream."""
+    async def perform_stream(self, machine: CallMachine[Any], *, raw: bool = False) -> Any:
+        """Run ``machine`` until its event stream opens and return the stream (or its raw response)."""
         raise NotImplementedError
 
 
@@ -474,6 +491,8 @@ def _client_method(ep: _Base[Any, Any], owner: type, *, asynchronous: bool) -> C
         returns: Any = (AsyncEventIterator if asynchronous else EventIterator)[result]
     else:
         returns = result
+    if issubclass(owner, SyncRawInvoker | AsyncRawInvoker):
+        returns = RawResponse[returns]
     method: Callable[..., Any]
     # Four near-identical bodies rather than one with flags: this is every call's hot path.
     if asynchronous:
@@ -495,3 +514,47 @@ def _client_method(ep: _Base[Any, Any], owner: type, *, asynchronous: bool) -> C
             options = _pop_options(kwargs) if kwargs else None
             return self.perform(CallMachine(build(route, *args, **kwargs), self.settings, options=options))
     return _named(method, ep, returns, owner)  # type: ignore[no-any-return]
+
+
+# --- raw-response views of the clients -----------------------------------------------------------
+
+
+class SyncRawInvoker(SyncInvoker):
+    """A blocking client's methods returning :class:`~muxi_proto.raw_response.RawResponse` values
+    (``client.with_raw_response``); it runs every call on that client."""
+
+    def __init__(self, client: SyncInvoker) -> None:
+        self._client = client
+        self.config = client.config
+        self.settings = client.settings
+
+    def perform(self, machine: CallMachine[R], *, raw: bool = True) -> Any:
+        """Run ``machine`` on the client, to its raw response."""
+        return self._client.perform(machine, raw=True)
+
+    def perform_stream(self, machine: CallMachine[Any], *, raw: bool = True) -> Any:
+        """Open the stream on the client, as a raw response around it."""
+        return self._client.perform_stream(machine, raw=True)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._client!r}>"
+
+
+class AsyncRawInvoker(AsyncInvoker):
+    """An async client's methods returning raw responses (``client.with_raw_response``)."""
+
+    def __init__(self, client: AsyncInvoker) -> None:
+        self._client = client
+        self.config = client.config
+        self.settings = client.settings
+
+    async def perform(self, machine: CallMachine[R], *, raw: bool = True) -> Any:
+        """Run ``machine`` on the client, to its raw response."""
+        return await self._client.perform(machine, raw=True)
+
+    async def perform_stream(self, machine: CallMachine[Any], *, raw: bool = True) -> Any:
+        """Open the stream on the client, as a raw response around it."""
+        return await self._client.perform_stream(machine, raw=True)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._client!r}>"

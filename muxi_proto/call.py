@@ -124,9 +124,12 @@ class Sleep:
 
 @dataclass(frozen=True, slots=True)
 class Done(Generic[R]):
-    """The call succeeded with ``result``; release the response."""
+    """The call succeeded with ``result``; release the response. ``status`` and ``headers`` are
+    the final response's (for raw responses)."""
 
     result: R
+    status: int = 200
+    headers: Headers = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +148,7 @@ class OpenStream:
 
     decoder: StreamMachine[Any]
     headers: Headers
+    status: int = 200
 
     def events(self, chunks: Iterable[bytes], close: Callable[[], object] | None = None) -> Iterator[Any]:
         """The stream's events from an iterable of body chunks, for blocking drivers.
@@ -362,7 +366,7 @@ class CallMachine(Generic[R]):
                 return self._sleep(decision.delay, status)
         elif isinstance(self._spec, StreamSpec) and _is_event_stream(headers):
             self._state = _STREAMING
-            return OpenStream(self._spec.machine(), headers)
+            return OpenStream(self._spec.machine(), headers, status)
         self._state = _READING
         self._status = status
         self._headers = headers
@@ -413,7 +417,7 @@ class CallMachine(Generic[R]):
                 return self._send()
             return self._fail(exc)
         self._state = _DONE
-        return Done(result)
+        return Done(result, response.status, response.headers)
 
     def body(self, data: bytes) -> Done[R] | Fail | Send:
         """The whole body at once: :meth:`data` then :meth:`end`, for drivers that read bodies in

@@ -18,6 +18,7 @@ from muxi_proto.api import AsyncInvoker, SyncInvoker
 from muxi_proto.call import DEFAULT_MAX_BODY, READ_BODY, CallMachine, Done, OpenStream, Send, Sleep
 from muxi_proto.errors import MuxiError
 from muxi_proto.http import Headers
+from muxi_proto.raw_response import RawResponse
 from muxi_proto.retry import RetryPolicy
 from muxi_proto.specs import StreamMachine
 from muxi_proto.sse import ServerSentEvent
@@ -65,9 +66,10 @@ class SyncClient(SyncInvoker):
         self.transport: Transport = transport
         self._sleep = sleep
 
-    def perform(self, machine: CallMachine[R]) -> Any:
+    def perform(self, machine: CallMachine[R], *, raw: bool = False) -> Any:
         """Run ``machine`` until it is done (its result), fails (raised), or opens its event stream
-        (a :class:`Stream` that owns the connection)."""
+        (a :class:`Stream` that owns the connection); with ``raw``, a :class:`RawResponse` around
+        either."""
         step: Any = machine.start()
         response: SyncResponse | None = None
         while True:
@@ -96,19 +98,19 @@ class SyncClient(SyncInvoker):
                 self._sleep(step.seconds)
                 step = machine.resume()
             elif type(step) is Done:
-                return step.result
+                return _raw(machine, step, step.result) if raw else step.result
             elif type(step) is OpenStream:
                 assert response is not None
-                return Stream(response, step.decoder)
+                stream = Stream(response, step.decoder)
+                return _raw(machine, step, stream) if raw else stream
             else:  # Fail
                 if response is not None:
                     response.close()
                 raise step.error
 
-    def perform_stream(self, machine: CallMachine[Any]) -> Stream[Any]:
+    def perform_stream(self, machine: CallMachine[Any], *, raw: bool = False) -> Any:
         """Run a stream call's ``machine`` until its event stream opens."""
-        stream: Stream[Any] = self.perform(machine)
-        return stream
+        return self.perform(machine, raw=raw)
 
     def _copied(self) -> None:
         self._owns_transport = False  # a with_options() copy shares its original's transport
@@ -149,9 +151,10 @@ class AsyncClient(AsyncInvoker):
             transport = AsyncHTTPCoreTransport()
         self.transport: AsyncTransport = transport
 
-    async def perform(self, machine: CallMachine[R]) -> Any:
+    async def perform(self, machine: CallMachine[R], *, raw: bool = False) -> Any:
         """Run ``machine`` until it is done (its result), fails (raised), or opens its event stream
-        (an :class:`AsyncStream` that owns the connection)."""
+        (an :class:`AsyncStream` that owns the connection); with ``raw``, a :class:`RawResponse`
+        around either."""
         step: Any = machine.start()
         response: AsyncResponse | None = None
         while True:
@@ -180,19 +183,19 @@ class AsyncClient(AsyncInvoker):
                 await self.transport.sleep(step.seconds)
                 step = machine.resume()
             elif type(step) is Done:
-                return step.result
+                return _raw(machine, step, step.result) if raw else step.result
             elif type(step) is OpenStream:
                 assert response is not None
-                return AsyncStream(response, step.decoder)
+                astream = AsyncStream(response, step.decoder)
+                return _raw(machine, step, astream) if raw else astream
             else:  # Fail
                 if response is not None:
                     await response.aclose()
                 raise step.error
 
-    async def perform_stream(self, machine: CallMachine[Any]) -> AsyncStream[Any]:
+    async def perform_stream(self, machine: CallMachine[Any], *, raw: bool = False) -> Any:
         """Run a stream call's ``machine`` until its event stream opens."""
-        stream: AsyncStream[Any] = await self.perform(machine)
-        return stream
+        return await self.perform(machine, raw=raw)
 
     def _copied(self) -> None:
         self._owns_transport = False  # a with_options() copy shares its original's transport
@@ -213,6 +216,12 @@ class AsyncClient(AsyncInvoker):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def _raw(machine: CallMachine[Any], step: Done[Any] | OpenStream, result: Any) -> RawResponse[Any]:
+    request = machine.request
+    assert request is not None  # a call that got an answer has sent a request
+    return RawResponse(step.status, step.headers, result, request, machine.attempt)
 
 
 class Stream(Generic[E]):

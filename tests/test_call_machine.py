@@ -104,13 +104,14 @@ def test_text_bytes_and_none_answers() -> None:
     server = api(config=SERVER)
     m = server.ping()
     m.start()
-    assert run_ok(m, 200, b"pong", (("Content-Type", "text/plain"),)) == Done("pong")
+    text = (("Content-Type", "text/plain"),)
+    assert run_ok(m, 200, b"pong", text) == Done("pong", 200, text)
     m = server.download_formation("bot-1")
     m.start()
-    assert run_ok(m, 200, b"PK\x03\x04", ()) == Done(b"PK\x03\x04")
+    assert run_ok(m, 200, b"PK\x03\x04", ()) == Done(b"PK\x03\x04", 200, ())
     m = api().delete_secret("K")
     m.start()
-    assert run_ok(m, 200, envelope({"deleted": True})) == Done(None)
+    assert run_ok(m, 200, envelope({"deleted": True})) == Done(None, 200, JSON)
 
 
 def test_a_stream_is_handed_to_its_machine() -> None:
@@ -234,7 +235,7 @@ def test_set_secret_falls_back_to_create_as_a_new_request() -> None:
     assert json.loads(create.request.body) == {"key": "NEW", "value": "v"}
     assert create.request.header("X-Muxi-Idempotency-Key") != update.header("X-Muxi-Idempotency-Key")
     assert machine.attempt == 1
-    assert run_ok(machine, 201, envelope({"key": "NEW"})) == Done(None)
+    assert run_ok(machine, 201, envelope({"key": "NEW"})) == Done(None, 201, JSON)
 
 
 def test_the_body_limit() -> None:

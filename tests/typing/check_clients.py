@@ -16,6 +16,7 @@ from muxi_proto.api import AsyncEventIterator, EventIterator
 from muxi_proto.call import CallMachine, Send
 from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.endpoints import FormationAPI, ServerAPI
+from muxi_proto.raw_response import RawResponse
 from muxi_proto.specs import Spec
 from muxi_proto.sse import ServerSentEvent
 from muxi_proto.streams import ChatToken
@@ -82,3 +83,16 @@ def per_call_options(formation: FormationClient, server: AsyncServerClient) -> N
     formation.get_agents(timeout="soon")  # type: ignore[arg-type]
     formation.get_agents(timout=5)  # type: ignore[call-arg]
     formation.with_options(retries=1)  # type: ignore[call-arg]
+
+
+async def raw_responses(formation: FormationClient, aformation: AsyncFormationClient) -> None:
+    raw = formation.with_raw_response.get_agents(timeout=3)
+    assert_type(raw, RawResponse[dict[str, Any]])
+    assert_type(raw.parse(), dict[str, Any])
+    assert_type(raw.status_code, int)
+    assert_type(formation.with_raw_response.chat_stream({"message": "hi"}),
+                RawResponse[EventIterator[ServerSentEvent]])
+    araw = await aformation.with_raw_response.get_agents()
+    assert_type(araw, RawResponse[dict[str, Any]])
+    astream = await aformation.with_raw_response.chat_stream({"message": "hi"})
+    assert_type(astream.parse(), AsyncEventIterator[ServerSentEvent])
