@@ -264,6 +264,7 @@ class CallMachine(Generic[R]):
         "_chunks",
         "_extra_headers",
         "_headers",
+        "_idle",
         "_key",
         "_request",
         "_retry",
@@ -289,6 +290,7 @@ class CallMachine(Generic[R]):
         self._retry = settings.retry
         self._timeout: Timeout | Literal[False] | None = False
         self._extra_headers: Headers = ()
+        self._idle: float | None = None
         if opts:
             self._apply(opts)
         self._key = opts.get("idempotency_key") or settings.builder.new_id()
@@ -459,18 +461,19 @@ class CallMachine(Generic[R]):
         if "timeout" in options:
             self._timeout = options["timeout"]  # type: ignore[assignment]  # checked: Timeout or None
         self._extra_headers = headers_of(options)
+        self._idle = options.get("idle_timeout")
 
     def _send(self) -> Send:
         self._attempt += 1
         settings = self._settings
-        if self._timeout is False and not self._extra_headers:
+        if self._timeout is False and not self._extra_headers and self._idle is None:
             request = settings.builder.build(
                 self._spec.operation, idempotency_key=self._key, timestamp=settings.clock()
             )
         else:
             request = settings.builder.build(
                 self._spec.operation, idempotency_key=self._key, timestamp=settings.clock(),
-                timeout=self._timeout, extra_headers=self._extra_headers,
+                timeout=self._timeout, extra_headers=self._extra_headers, idle_timeout=self._idle,
             )
         self._request = request
         self._state = _SENDING

@@ -68,9 +68,11 @@ class Timeout:
         """No limit at all."""
         return cls(None, None, None, None)
 
-    def for_stream(self) -> Timeout:
-        """Keep connect/write/pool limits, drop ``read`` and ``total`` (a stream has no end to wait for)."""
-        return Timeout(self.connect, None, self.write, self.pool)
+    def for_stream(self, idle: float | None = None) -> Timeout:
+        """Keep connect/write/pool limits, drop ``total`` (a stream has no end to wait for), and
+        make ``read`` the stream's idle limit: ``idle`` seconds without a byte (keepalive
+        comments count), or none by default (a deployment can be silent for minutes)."""
+        return Timeout(self.connect, idle, self.write, self.pool)
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,17 @@ class CallOptions(TypedDict, total=False):
     - ``idempotency_key``: the ``X-Muxi-Idempotency-Key`` to send, e.g. a job id, so that a rerun
       of the same work is deduplicated by the runtime (``chat``, ``fire_trigger``,
       ``create_scheduler_job``); retries always reuse the call's key;
-    - ``max_retries``: retries for this call.
+    - ``max_retries``: retries for this call;
+    - ``idle_timeout``: for streams, fail with :class:`~muxi_proto.errors.TimeoutError` after this
+      many seconds without a byte (keepalive comments reset it: the runtime sends one every
+      second on chat streams). Off unless given: deployment streams can be silent for minutes.
     """
 
     timeout: float | Timeout | None
     extra_headers: Mapping[str, str]
     idempotency_key: str
     max_retries: int
+    idle_timeout: float | None
 
 
 OPTION_NAMES: Final = frozenset(CallOptions.__annotations__)
@@ -59,6 +63,10 @@ def check_options(options: Mapping[str, Any]) -> CallOptions:
             if not isinstance(value, str) or not value or not value.isprintable() or len(value) > 255:
                 raise ConfigurationError("INVALID_OPTION", "idempotency_key must be 1-255 printable characters")
             checked[name] = value
+        elif name == "idle_timeout":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value > 0):
+                raise ConfigurationError("INVALID_OPTION", f"idle_timeout must be a number > 0 or None, got {value!r}")
+            checked[name] = None if value is None else float(value)
         else:  # max_retries
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigurationError("INVALID_OPTION", f"max_retries must be an int >= 0, got {value!r}")

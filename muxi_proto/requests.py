@@ -151,11 +151,13 @@ class RequestBuilder:
         timestamp: float,
         timeout: Timeout | Literal[False] | None = False,
         extra_headers: Headers = (),
+        idle_timeout: float | None = None,
     ) -> Request:
         """The request for one attempt, signed for ``timestamp`` when the route needs HMAC.
 
         ``timeout`` replaces the config's for this request (False: keep it); ``extra_headers``
-        are added last, each replacing a header of the same name.
+        are added last, each replacing a header of the same name; ``idle_timeout`` is a stream's
+        read limit (see :meth:`Timeout.for_stream`).
         """
         target = op.path if not op.query else f"{op.path}?{urlencode(op.query)}"
         headers = list(self._common)
@@ -179,7 +181,7 @@ class RequestBuilder:
             headers=tuple(headers),
             body=op.body or b"",
             stream=op.stream,
-            timeout=limits.for_stream() if op.stream else limits,
+            timeout=limits.for_stream(idle_timeout) if op.stream else limits,
         )
 
     def _credentials(self, op: Operation, timestamp: float) -> list[tuple[str, str]]:

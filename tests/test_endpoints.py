@@ -26,6 +26,7 @@ from muxi_proto.endpoints import FormationAPI, ServerAPI
 from muxi_proto.envelopes import control_success, runtime_success
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Request, Response
+from muxi_proto.options import CallOptions
 from muxi_proto.requests import Auth
 from muxi_transports import (
     AsyncFormationClient,
@@ -430,8 +431,7 @@ def test_prepare_from_a_config_or_an_api_gives_the_same_request() -> None:
     again = api.get_agent("a1").start()
     assert again.request.url == first.request.url and again.request.method == "GET"
     assert FormationAPI.get_agent(api, "a1").start().request.url == first.request.url
-    assert list(inspect.signature(api.get_agent).parameters) == [
-        "agent_id", "timeout", "extra_headers", "idempotency_key", "max_retries"]
+    assert list(inspect.signature(api.get_agent).parameters) == ["agent_id", *CallOptions.__annotations__]
     with pytest.raises(ConfigurationError):
         FormationAPI.get_agent.prepare(server_cfg, "a1")  # a control-plane config for a formation route
     with pytest.raises(ConfigurationError):
