@@ -70,9 +70,14 @@ def validate_formation_id(formation_id: str) -> str:
     return formation_id
 
 
+_ENV_OF = {"url": "MUXI_SERVER_URL", "key_id": "MUXI_KEY_ID", "secret_key": "MUXI_SECRET_KEY",
+           "admin_key": "MUXI_ADMIN_KEY", "client_key": "MUXI_CLIENT_KEY"}
+
+
 def _check_url(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError("MISSING_URL", f"{name} is required")
+        raise ConfigurationError("MISSING_URL", f"{name} is required" + (
+            f" (or the {_ENV_OF[name]} variable)" if name in _ENV_OF else ""))
     url = value.strip()
     if "@" in _AUTHORITY_END.split(url.split("://", 1)[-1], maxsplit=1)[0]:
         # Never sent (keys travel in headers) and it would show in reprs, logs and messages.
@@ -97,7 +102,8 @@ def _check_secret(name: str, value: object, *, required: bool) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(
             "MISSING_CREDENTIAL",
-            f"{name} is empty" + ("" if required else "; omit it or pass None"),
+            f"{name} is empty" + (f" (set it, or the {_ENV_OF[name]} variable)" if name in _ENV_OF else "")
+            + ("" if required else "; omit it or pass None"),
         )
     if not value.strip().isprintable():
         # A line break would split the header it travels in; the value itself is never echoed.
@@ -222,10 +228,12 @@ class FormationConfig:
         if self.base_url is None and self.url is None:
             if self.server_url is None:
                 raise ConfigurationError(
-                    "MISSING_URL", "FormationConfig needs base_url, url, or server_url with formation_id"
+                    "MISSING_URL",
+                    "FormationConfig needs base_url, url (or MUXI_FORMATION_URL), or server_url "
+                    "(or MUXI_SERVER_URL) with formation_id (or MUXI_FORMATION_ID)",
                 )
             if self.formation_id is None:
-                raise ConfigurationError("MISSING_CONFIG", "server_url needs a formation_id")
+                raise ConfigurationError("MISSING_CONFIG", "server_url needs a formation_id (or MUXI_FORMATION_ID)")
         self.admin_key = _check_secret("admin_key", self.admin_key, required=False)
         self.client_key = _check_secret("client_key", self.client_key, required=False)
         _check_common(self)

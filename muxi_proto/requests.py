@@ -201,11 +201,13 @@ class RequestBuilder:
         if op.auth is Auth.ADMIN or (op.auth is Auth.EITHER and not cfg.client_key):
             if not cfg.admin_key:
                 raise ConfigurationError(
-                    "MISSING_CREDENTIAL", f"{op.method} {op.path} needs the formation's admin_key"
+                    "MISSING_CREDENTIAL",
+                    f"{op.method} {op.path} needs the formation's admin_key (or the MUXI_ADMIN_KEY variable)",
                 )
             return [("X-MUXI-ADMIN-KEY", cfg.admin_key)]
         if not cfg.client_key:
             raise ConfigurationError(
-                "MISSING_CREDENTIAL", f"{op.method} {op.path} needs the formation's client_key"
+                "MISSING_CREDENTIAL",
+                f"{op.method} {op.path} needs the formation's client_key (or the MUXI_CLIENT_KEY variable)",
             )
         return [("X-MUXI-CLIENT-KEY", cfg.client_key)]

@@ -183,3 +183,30 @@ def test_configuration_error_pickles() -> None:
         FormationConfig()
     again = pickle.loads(pickle.dumps(info.value))
     assert type(again) is ConfigurationError and again.message == info.value.message
+
+
+def test_configuration_errors_name_the_variables_they_would_have_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("MUXI_SERVER_URL", "MUXI_FORMATION_URL", "MUXI_FORMATION_ID", "MUXI_KEY_ID", "MUXI_SECRET_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ConfigurationError) as info:
+        FormationConfig()
+    assert {"MUXI_FORMATION_URL", "MUXI_SERVER_URL", "MUXI_FORMATION_ID"} <= set(info.value.message.replace(
+        ")", " ").replace("(", " ").replace(",", " ").split())
+    with pytest.raises(ConfigurationError, match="MUXI_FORMATION_ID"):
+        FormationConfig(server_url="http://127.0.0.1:9")
+    with pytest.raises(ConfigurationError, match="MUXI_SERVER_URL"):
+        ServerConfig("", "k", "s")
+    with pytest.raises(ConfigurationError, match="MUXI_SECRET_KEY"):
+        ServerConfig("http://127.0.0.1:9", "k", " ")
+    with pytest.raises(ConfigurationError, match="MUXI_KEY_ID"):
+        ServerConfig.from_env(environ={}, url="http://127.0.0.1:9")
+
+
+def test_a_missing_key_names_its_variable() -> None:
+    from muxi_proto import FormationAPI
+
+    api = FormationAPI(url="http://127.0.0.1:9", client_key="c")
+    with pytest.raises(ConfigurationError, match="MUXI_ADMIN_KEY"):
+        api.get_agents().start()
+    with pytest.raises(ConfigurationError, match="MUXI_CLIENT_KEY"):
+        FormationAPI(url="http://127.0.0.1:9", admin_key="a").get_triggers().start()
