@@ -33,10 +33,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from types import MappingProxyType
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from .call import DEFAULT_MAX_BODY, CallMachine, CallSettings
+from .call import DEFAULT_MAX_BODY, CallMachine, CallSettings, Machine
 from .config import FormationConfig, ServerConfig
 from .errors import ConfigurationError
 from .options import OPTION_NAMES, CallOptions, Unpack, check_options
+from .polling import PollMachine
 from .raw_response import RawResponse
 from .requests import Auth
 from .retry import RetryPolicy
@@ -55,11 +56,13 @@ __all__ = [
     "CallFactory",
     "Endpoint",
     "EventIterator",
+    "Helper",
     "StreamEndpoint",
     "SyncInvoker",
     "SyncRawInvoker",
     "AsyncRawInvoker",
     "endpoint",
+    "helper",
     "stream_endpoint",
 ]
 
@@ -262,6 +265,67 @@ class StreamEndpoint(_Base[P, E]):
         return super().__get__(obj, owner)
 
 
+class Helper(Generic[P, R]):
+    """A client method made of several calls (polling, paging), not a route of its own: its
+    function takes the API (or client) and returns a machine with the call machine's events and
+    instructions (:class:`~muxi_proto.polling.PollMachine`), so every driver runs it."""
+
+    stream: ClassVar[bool] = False
+
+    def __init__(self, make: Callable[Concatenate[Any, P], Any]) -> None:
+        self._make = make
+        self.name: str = make.__name__
+        self.plane = ""
+        self.__name__ = make.__name__
+        self.__qualname__ = make.__qualname__
+        self.__doc__ = make.__doc__
+        self.__module__ = make.__module__
+        params = list(inspect.signature(make).parameters.values())[1:]  # the API
+        hints = _hints(make)
+        self._parameters = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in params]
+        self._hints = hints
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = self.__name__ = name
+        self.plane = getattr(owner, "plane", "")
+
+    @property
+    def parameters(self) -> tuple[inspect.Parameter, ...]:
+        """The method's own parameters (without ``self``)."""
+        return tuple(self._parameters)
+
+    def result_annotation(self) -> Any:
+        """What the method returns."""
+        hint = self._hints.get("return")
+        args = typing.get_args(hint) if hint is not None else ()
+        return args[0] if args else Any
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Helper[P, R]: ...
+    @overload
+    def __get__(self, obj: SyncRawInvoker, owner: type | None = None) -> Callable[P, RawResponse[R]]: ...
+    @overload
+    def __get__(self, obj: AsyncRawInvoker, owner: type | None = None) -> Callable[P, Awaitable[RawResponse[R]]]: ...
+    @overload
+    def __get__(self, obj: SyncInvoker, owner: type | None = None) -> Callable[P, R]: ...
+    @overload
+    def __get__(self, obj: AsyncInvoker, owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def __get__(self, obj: CallFactory, owner: type | None = None) -> Callable[P, PollMachine[R]]: ...
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        return types.MethodType(self._make, obj)
+
+    def __repr__(self) -> str:
+        return f"<Helper {self.plane}.{self.name}>"
+
+
+def helper(make: Callable[Concatenate[Any, P], PollMachine[R]]) -> Helper[P, R]:
+    """Declare a helper method (see :class:`Helper`)."""
+    return Helper(make)
+
+
 # --- the sans-IO API base --------------------------------------------------------------------------
 
 
@@ -279,6 +343,8 @@ class CallFactory:
     plane: ClassVar[str] = ""
     #: Every endpoint of the plane by name, in declaration order (read-only).
     endpoints: ClassVar[Mapping[str, Endpoint[Any, Any] | StreamEndpoint[Any, Any]]] = MappingProxyType({})
+    #: Methods made of several calls (``wait_for_request``), by name.
+    helpers: ClassVar[Mapping[str, Helper[Any, Any]]] = MappingProxyType({})
 
     config: Config
     settings: CallSettings
@@ -286,11 +352,15 @@ class CallFactory:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         found: dict[str, Endpoint[Any, Any] | StreamEndpoint[Any, Any]] = {}
+        helpers: dict[str, Helper[Any, Any]] = {}
         for klass in reversed(cls.__mro__):
             for name, value in vars(klass).items():
                 if isinstance(value, Endpoint | StreamEndpoint):
                     found[name] = value
+                elif isinstance(value, Helper):
+                    helpers[name] = value
         cls.endpoints = MappingProxyType(found)
+        cls.helpers = MappingProxyType(helpers)
 
     def __init__(
         self,
@@ -356,7 +426,7 @@ class SyncInvoker(CallFactory):
         super().__init_subclass__(**kwargs)
         _install(cls, asynchronous=False)
 
-    def perform(self, machine: CallMachine[R], *, raw: bool = False) -> Any:
+    def perform(self, machine: Machine[R], *, raw: bool = False) -> Any:
         """Run ``machine`` to its result (send, read, sleep between retries, close); with ``raw``,
         to a :class:`~muxi_proto.raw_response.RawResponse` around it."""
         raise NotImplementedError
@@ -374,7 +444,7 @@ class AsyncInvoker(CallFactory):
         super().__init_subclass__(**kwargs)
         _install(cls, asynchronous=True)
 
-    async def perform(self, machine: CallMachine[R], *, raw: bool = False) -> Any:
+    async def perform(self, machine: Machine[R], *, raw: bool = False) -> Any:
         """Run ``machine`` to its result (or its raw response)."""
         raise NotImplementedError
 
@@ -477,11 +547,29 @@ def _named(function: Callable[..., Any], ep: _Base[Any, Any], returns: Any, owne
 
 
 def _install(cls: type, *, asynchronous: bool) -> None:
-    """Give ``cls`` a real function per endpoint it does not define or inherit as one already."""
+    """Give ``cls`` a real function per endpoint and helper it does not define or inherit as one."""
     for name, ep in getattr(cls, "endpoints", {}).items():
         if inspect.getattr_static(cls, name) is not ep:
             continue  # overridden, or installed on a base class already
         setattr(cls, name, _client_method(ep, cls, asynchronous=asynchronous))
+    for name, hp in getattr(cls, "helpers", {}).items():
+        if inspect.getattr_static(cls, name) is hp:
+            setattr(cls, name, _helper_method(hp, cls, asynchronous=asynchronous))
+
+
+def _helper_method(hp: Helper[Any, Any], owner: type, *, asynchronous: bool) -> Callable[..., Any]:
+    make = hp._make
+    returns: Any = hp.result_annotation()
+    if issubclass(owner, SyncRawInvoker | AsyncRawInvoker):
+        returns = RawResponse[returns]
+    method: Callable[..., Any]
+    if asynchronous:
+        async def method(self: AsyncInvoker, /, *args: Any, **kwargs: Any) -> Any:
+            return await self.perform(make(self, *args, **kwargs))
+    else:
+        def method(self: SyncInvoker, /, *args: Any, **kwargs: Any) -> Any:
+            return self.perform(make(self, *args, **kwargs))
+    return _named(method, hp, returns, owner)  # type: ignore[arg-type, no-any-return]
 
 
 def _client_method(ep: _Base[Any, Any], owner: type, *, asynchronous: bool) -> Callable[..., Any]:
@@ -528,7 +616,7 @@ class SyncRawInvoker(SyncInvoker):
         self.config = client.config
         self.settings = client.settings
 
-    def perform(self, machine: CallMachine[R], *, raw: bool = True) -> Any:
+    def perform(self, machine: Machine[R], *, raw: bool = True) -> Any:
         """Run ``machine`` on the client, to its raw response."""
         return self._client.perform(machine, raw=True)
 
@@ -548,7 +636,7 @@ class AsyncRawInvoker(AsyncInvoker):
         self.config = client.config
         self.settings = client.settings
 
-    async def perform(self, machine: CallMachine[R], *, raw: bool = True) -> Any:
+    async def perform(self, machine: Machine[R], *, raw: bool = True) -> Any:
         """Run ``machine`` on the client, to its raw response."""
         return await self._client.perform(machine, raw=True)
 

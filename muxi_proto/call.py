@@ -37,7 +37,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Literal, NoReturn, TypeVar
+from typing import Any, Generic, Literal, NoReturn, Protocol, TypeVar
 
 from ._version import __version__
 from .config import FormationConfig, ServerConfig, env_flag
@@ -66,6 +66,7 @@ __all__ = [
     "CallSettings",
     "CallState",
     "Done",
+    "Machine",
     "Fail",
     "OpenStream",
     "READ_BODY",
@@ -170,6 +171,27 @@ class OpenStream:
 
 
 Step = Send | ReadBody | Sleep | Done[R] | Fail | OpenStream
+
+
+class Machine(Protocol[R]):
+    """What a driver drives: a :class:`CallMachine`, or a machine made of several calls
+    (:class:`~muxi_proto.polling.PollMachine`) with the same events and instructions."""
+
+    @property
+    def state(self) -> CallState: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def request(self) -> Request | None: ...
+    @property
+    def settings(self) -> CallSettings: ...
+    def start(self) -> Send: ...
+    def resume(self) -> Send: ...
+    def head(self, status: int, headers: Headers) -> ReadBody | Sleep | OpenStream: ...
+    def data(self, chunk: bytes) -> ReadBody | Fail: ...
+    def end(self) -> Done[R] | Fail | Send | Sleep: ...
+    def body(self, data: bytes) -> Done[R] | Fail | Send | Sleep: ...
+    def failed(self, error: BaseException, *, phase: str | None = None) -> Sleep | Fail: ...
 
 
 class CallState(enum.Enum):

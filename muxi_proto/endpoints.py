@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .api import CallFactory, endpoint, stream_endpoint
+from .api import CallFactory, endpoint, helper, stream_endpoint
 from .bundle import load_bundle
 from .config import FormationConfig, ServerConfig
 from .errors import ConfigurationError, NotFoundError
 from .options import CallOptions, Unpack
+from .polling import PollMachine, request_finished
 from .requests import Auth
 from .specs import Result, Route, Spec, StreamSpec
 from .sse import ServerSentEvent
@@ -668,6 +669,21 @@ class FormationAPI(CallFactory):
     def clear_audit_log(route: Route, **options: Unpack[CallOptions]) -> Spec[None]:
         """Clear the audit log."""
         return route.nothing(query={"confirm": "clear-audit-log"})
+
+    # Helpers (several calls) ---------------------------------------------------------------------------
+    @helper
+    def wait_for_request(
+        self, request_id: str, user_id: str = "", *, timeout: float = 300.0, interval: float = 1.0
+    ) -> PollMachine[Result]:
+        """Poll a request until it is finished (``completed``, ``failed``, ``cancelled`` or
+        ``awaiting_clarification``) and return its last status: the way to get the result of an
+        async chat or trigger without a public webhook URL. ``TimeoutError`` after ``timeout`` s.
+        """
+        return PollMachine(
+            lambda: FormationAPI.get_request_status.prepare(self, request_id, user_id),
+            request_finished, settings=self.settings, timeout=timeout, interval=interval,
+            what=f"request {request_id}",
+        )
 
     # Streams ------------------------------------------------------------------------------------------
     @stream_endpoint("GET", "/events", EITHER, EventStream, also=(("GET", "/events/{session_id}"),))

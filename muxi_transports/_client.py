@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from muxi_proto.api import AsyncInvoker, SyncInvoker
-from muxi_proto.call import DEFAULT_MAX_BODY, READ_BODY, CallMachine, Done, OpenStream, Send, Sleep
+from muxi_proto.call import DEFAULT_MAX_BODY, READ_BODY, Done, Machine, OpenStream, Send, Sleep
 from muxi_proto.errors import MuxiError
 from muxi_proto.http import Headers
 from muxi_proto.raw_response import RawResponse
@@ -66,7 +66,7 @@ class SyncClient(SyncInvoker):
         self.transport: Transport = transport
         self._sleep = sleep
 
-    def perform(self, machine: CallMachine[R], *, raw: bool = False) -> Any:
+    def perform(self, machine: Machine[R], *, raw: bool = False) -> Any:
         """Run ``machine`` until it is done (its result), fails (raised), or opens its event stream
         (a :class:`Stream` that owns the connection); with ``raw``, a :class:`RawResponse` around
         either."""
@@ -108,7 +108,7 @@ class SyncClient(SyncInvoker):
                     response.close()
                 raise step.error
 
-    def perform_stream(self, machine: CallMachine[Any], *, raw: bool = False) -> Any:
+    def perform_stream(self, machine: Machine[Any], *, raw: bool = False) -> Any:
         """Run a stream call's ``machine`` until its event stream opens."""
         return self.perform(machine, raw=raw)
 
@@ -151,7 +151,7 @@ class AsyncClient(AsyncInvoker):
             transport = AsyncHTTPCoreTransport()
         self.transport: AsyncTransport = transport
 
-    async def perform(self, machine: CallMachine[R], *, raw: bool = False) -> Any:
+    async def perform(self, machine: Machine[R], *, raw: bool = False) -> Any:
         """Run ``machine`` until it is done (its result), fails (raised), or opens its event stream
         (an :class:`AsyncStream` that owns the connection); with ``raw``, a :class:`RawResponse`
         around either."""
@@ -193,7 +193,7 @@ class AsyncClient(AsyncInvoker):
                     await response.aclose()
                 raise step.error
 
-    async def perform_stream(self, machine: CallMachine[Any], *, raw: bool = False) -> Any:
+    async def perform_stream(self, machine: Machine[Any], *, raw: bool = False) -> Any:
         """Run a stream call's ``machine`` until its event stream opens."""
         return await self.perform(machine, raw=raw)
 
@@ -218,7 +218,7 @@ class AsyncClient(AsyncInvoker):
         await self.aclose()
 
 
-def _raw(machine: CallMachine[Any], step: Done[Any] | OpenStream, result: Any) -> RawResponse[Any]:
+def _raw(machine: Machine[Any], step: Done[Any] | OpenStream, result: Any) -> RawResponse[Any]:
     request = machine.request
     assert request is not None  # a call that got an answer has sent a request
     return RawResponse(step.status, step.headers, result, request, machine.attempt)
