@@ -224,24 +224,30 @@ class Connection:
             self.tls.write(plain)
             self.pending += self._outgoing.read()
 
-    def receive(self, raw: bytes) -> bytes | None:
-        """Bytes read from the socket -> plaintext (None: the peer closed the connection)."""
+    def receive(self, raw: bytes) -> tuple[bytes, bool]:
+        """Bytes read from the socket -> (plaintext, whether the peer closed the connection).
+
+        With TLS, bytes may carry no plaintext at all (a session ticket): (b"", False).
+        """
         if self.tls is None:
-            return raw or None
+            return raw, not raw
         if raw:
             self._incoming.write(raw)
         else:
             self._incoming.write_eof()
         plain = bytearray()
-        while True:
-            try:
-                plain += self.tls.read(CHUNK)
-            except ssl.SSLWantReadError:
-                return bytes(plain)
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):  # close_notify, or a plain TCP close
-                return bytes(plain) or None
-            finally:
-                self.pending += self._outgoing.read()  # TLS 1.3 may answer (key updates)
+        try:
+            while True:
+                chunk = self.tls.read(CHUNK)
+                if not chunk:
+                    return bytes(plain), True
+                plain += chunk
+        except ssl.SSLWantReadError:
+            return bytes(plain), False
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):  # close_notify, or a plain TCP close
+            return bytes(plain), True
+        finally:
+            self.pending += self._outgoing.read()  # TLS 1.3 may answer (key updates)
 
     def stale(self) -> bool:
         """An idle connection with something to read has been closed by the server (or is out of sync)."""
@@ -490,7 +496,7 @@ class Call:
             self._io_failed(exc)
             return
         try:
-            plain = conn.receive(raw)
+            plain, closed = conn.receive(raw)
         except ssl.SSLError as exc:
             self._io_failed(exc)
             return
@@ -501,8 +507,13 @@ class Call:
             return
         if self.phase in ("read", "body") and self.decoder is None:
             self._arm(self.request.timeout.read)  # data arrived: the read timeout starts again
-        conn.h11.receive_data(plain or b"")
-        self._pump()
+        if plain:
+            conn.h11.receive_data(plain)
+        if closed:
+            conn.h11.receive_data(b"")  # the end of the connection: h11 decides what it means
+            self.loop.remove_reader(conn.sock)
+        if plain or closed:
+            self._pump()
 
     def _pump(self) -> None:
         """Hand every complete h11 event to the machine (or the stream's decoder)."""

@@ -145,6 +145,7 @@ class _Body(Protocol):
     def __init__(self, attempt: _Attempt, on_data: Callable[[bytes], bool]) -> None:
         self.attempt = attempt
         self.on_data = on_data
+        self.stopping = False
         self.reason: Failure | None = None  # why the body ended (ResponseDone when it all arrived)
         self.done: defer.Deferred[None] = defer.Deferred(lambda _: self.stop())
 
@@ -152,12 +153,25 @@ class _Body(Protocol):
         self.attempt.abort = self.stop
 
     def dataReceived(self, data: bytes) -> None:
+        if self.stopping:
+            return
         self.attempt.progress()
         if not self.on_data(data):
             self.stop()
 
     def stop(self) -> None:
-        """Close the response now (the connection is not reused)."""
+        """Close the response (its connection is not reused), on the reactor's next turn.
+
+        Not at once: data arrives from inside the Agent's parser, and a response whose last bytes
+        are in the same chunk goes back to the pool right after; closing it now would leave a
+        closing connection in the pool. On the next turn the response is either finished (read to
+        its end, rightly pooled: stopping is then a no-op) or still running (closed, never pooled).
+        """
+        if not self.stopping:
+            self.stopping = True
+            self.attempt.driver.reactor.callLater(0, self._stop_now)
+
+    def _stop_now(self) -> None:
         transport: Any = self.transport  # the Agent's producer of the body
         if transport is not None:
             transport.stopProducing()
@@ -166,14 +180,6 @@ class _Body(Protocol):
         self.reason = reason
         if not self.done.called:
             self.done.callback(None)
-
-
-class _Discard(Protocol):
-    """Closes a response unread (a ``Sleep`` or ``Fail`` right after the head, docs/drivers.md §7)."""
-
-    def connectionMade(self) -> None:
-        transport: Any = self.transport
-        transport.stopProducing()
 
 
 def _builtin(exc: BaseException) -> BaseException:
@@ -196,7 +202,7 @@ def _builtin(exc: BaseException) -> BaseException:
         mapped = ConnectionResetError(str(exc))
     elif isinstance(exc, error.ConnectError):
         mapped = ConnectionError(str(exc))
-    elif type(exc).__module__.startswith("OpenSSL") or isinstance(exc, error.CertificateError):
+    elif type(exc).__module__.startswith(("OpenSSL", "service_identity")) or isinstance(exc, error.CertificateError):
         mapped = ssl.SSLError(str(exc))  # a handshake or verification failure
     else:
         return exc  # a malformed response (twisted.web's ParseError...): a ProtocolError
@@ -257,6 +263,9 @@ class _Attempt:
             return _builtin(exc), "connect"
         if isinstance(exc, (RequestTransmissionFailed, RequestGenerationFailed)):
             return _builtin(exc), "write"
+        # A TLS handshake failure shows up here too ("read"): the endpoint reports the TCP connection
+        # before the handshake, and telling the two apart needs Twisted's private state. "read" is
+        # the safe side of docs/drivers.md §4: it never makes the machine replay a request.
         return _builtin(exc), ("body" if self.phase == "body" else "read")
 
     def finish(self) -> None:
@@ -352,7 +361,9 @@ class TwistedDriver:
             await self._stream(step.decoder, response, request, attempt, on_event)
             return Done(None)
         if step is not READ_BODY:
-            cast(Any, response).deliverBody(_Discard())  # a Sleep or Fail right after the head: close it unread
+            unread = _Body(attempt, lambda _: False)  # a Sleep or Fail right after the head: close it unread
+            cast(Any, response).deliverBody(unread)
+            unread.stop()
             return step
         limit: list[Fail] = []
 
@@ -431,14 +442,14 @@ def main(argv: list[str] | None = None) -> None:
     def run(reactor: Any, server: ServerAPI, formation: FormationAPI) -> defer.Deferred[None]:
         return defer.Deferred.fromCoroutine(demo(TwistedDriver(reactor), server, formation))
 
-    if not args.local:  # the MUXI_* variables name the server, the formation and the keys
-        task.react(run, (ServerAPI(max_retries=2), FormationAPI(max_retries=2)))  # exits when done
-        return
-    from muxi_transports.testing import LocalMuxiServer
+    if args.local:
+        from muxi_transports.testing import LocalMuxiServer
 
-    with LocalMuxiServer() as local:
-        task.react(run, (ServerAPI(local.server_config(max_retries=2)),
-                         FormationAPI(local.formation_config(max_retries=2))))
+        with LocalMuxiServer() as local:  # task.react runs the reactor, then exits the process
+            task.react(run, (ServerAPI(local.server_config(max_retries=2)),
+                             FormationAPI(local.formation_config(max_retries=2))))
+    # the MUXI_* variables name the server, the formation and the keys
+    task.react(run, (ServerAPI(max_retries=2), FormationAPI(max_retries=2)))
 
 
 if __name__ == "__main__":
