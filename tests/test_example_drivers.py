@@ -34,6 +34,7 @@ import trustme
 
 from muxi_proto import (
     CallMachine,
+    CallState,
     ChatAnswer,
     FormationAPI,
     FormationConfig,
@@ -609,3 +610,79 @@ def test_https_verifies_the_certificate(driver: Harness, local: LocalMuxiServer,
         assert info.value.details["phase"] == driver.tls_failure_phase
     finally:
         front.close()
+
+
+# --- cancelling the callback drivers (docs/drivers.md §4: cancellation is not a failure) ------------------
+
+
+def _poll(predicate: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def loop() -> Iterator[Any]:
+    event_loop = selectors_loop.EventLoop()
+    yield event_loop
+    event_loop.close()
+
+
+def test_selectors_call_closed_while_waiting_for_its_answer(local: LocalMuxiServer, loop: Any) -> None:
+    local.faults.latency(DEADLINE, path_prefix=AGENTS)
+    driver = selectors_loop.SelectorsDriver(loop)
+    machine = formation(local, max_retries=2).get_agents()
+    outcomes: list[Any] = []
+    call = driver.call(machine, on_result=outcomes.append, on_error=outcomes.append)
+    ticking = [True]
+
+    def tick() -> None:  # wakes the loop, so it sees the server's count change
+        if ticking[0]:
+            loop.call_later(0.005, tick)
+
+    tick()
+    loop.run(lambda: local.traffic.count(AGENTS) == 1, timeout=DEADLINE)
+    ticking[0] = False
+    call.close()
+    loop.run(timeout=DEADLINE)  # returns at once: no socket, no timer left
+    assert outcomes == [] and machine.state is CallState.SENDING  # nothing was reported to the machine
+
+
+def test_selectors_call_closed_while_it_sleeps(local: LocalMuxiServer, loop: Any) -> None:
+    local.faults.fail_next(1, status=503, retry_after=DEADLINE, path_prefix=AGENTS)
+    driver = selectors_loop.SelectorsDriver(loop)
+    machine = formation(local, max_retries=2).get_agents()
+    outcomes: list[Any] = []
+    call = driver.call(machine, on_result=outcomes.append, on_error=outcomes.append)
+    loop.run(lambda: machine.state is CallState.WAITING, timeout=DEADLINE)
+    call.close()
+    loop.run(timeout=1)  # the retry's timer is gone: nothing left to run
+    assert outcomes == [] and local.traffic.count(AGENTS) == 1
+
+
+@pytest.mark.parametrize("when", ["answer", "sleep"])
+def test_twisted_call_cancelled(local: LocalMuxiServer, reactor: Any, when: str) -> None:
+    from twisted.internet.defer import CancelledError
+    from twisted.internet.threads import blockingCallFromThread
+
+    if when == "answer":
+        local.faults.latency(DEADLINE, path_prefix=AGENTS)
+    else:
+        local.faults.fail_next(1, status=503, retry_after=DEADLINE, path_prefix=AGENTS)
+    driver = twisted_driver.TwistedDriver(reactor)
+    machine = formation(local, max_retries=2).get_agents()
+    outcome: list[Any] = []
+    calls: list[Any] = []
+
+    def start() -> None:  # returns None: blockingCallFromThread does not wait for the call
+        calls.append(driver.run(machine).addBoth(lambda r: outcome.append(getattr(r, "value", r))))
+
+    blockingCallFromThread(reactor, start)
+    _poll(lambda: machine.state is (CallState.SENDING if when == "answer" else CallState.WAITING)
+          and local.traffic.count(AGENTS) == 1)
+    blockingCallFromThread(reactor, calls[0].cancel)
+    _poll(lambda: bool(outcome))
+    assert isinstance(outcome[0], CancelledError)  # not a ConnectionError: the caller cancelled
+    assert machine.state is (CallState.SENDING if when == "answer" else CallState.WAITING)
+    blockingCallFromThread(reactor, driver.close)

@@ -170,10 +170,11 @@ class Connection:
     def stale(self) -> bool:
         """An idle connection with something to read has been closed by the server (or is out of sync)."""
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-        except (OSError, ValueError):
+            poller = select.poll()  # not select.select: it cannot watch descriptors above 1023
+            poller.register(self.sock, select.POLLIN)
+            return bool(poller.poll(0))
+        except OSError:
             return True
-        return bool(readable)
 
     def close(self) -> None:
         self.sock.close()

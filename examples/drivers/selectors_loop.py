@@ -252,10 +252,11 @@ class Connection:
     def stale(self) -> bool:
         """An idle connection with something to read has been closed by the server (or is out of sync)."""
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-        except (OSError, ValueError):
+            poller = select.poll()  # not select.select: it cannot watch descriptors above 1023
+            poller.register(self.sock, select.POLLIN)
+            return bool(poller.poll(0))
+        except OSError:
             return True
-        return bool(readable)
 
     def reusable(self) -> bool:
         return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
@@ -419,7 +420,8 @@ class Call:
         self.loop.add_writer(sock, self._connected)
 
     def _connected(self) -> None:
-        assert self.conn is not None and self.request is not None
+        if self.conn is None or self.request is None:  # dropped since the socket was found ready
+            return
         self.loop.remove_writer(self.conn.sock)
         code = self.conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
@@ -466,7 +468,8 @@ class Call:
     def _flush(self) -> None:
         """Send what the socket takes now; wait for it to be writable for the rest."""
         conn = self.conn
-        assert conn is not None and self.request is not None
+        if conn is None or self.request is None:  # dropped since the socket was found ready
+            return
         try:
             sent = conn.sock.send(conn.pending) if conn.pending else 0
         except BlockingIOError:
@@ -487,7 +490,8 @@ class Call:
 
     def _readable(self) -> None:
         conn = self.conn
-        assert conn is not None and self.request is not None
+        if conn is None or self.request is None:  # dropped since the socket was found ready
+            return
         try:
             raw = conn.sock.recv(CHUNK)
         except BlockingIOError:

@@ -182,6 +182,14 @@ class _Body(Protocol):
             self.done.callback(None)
 
 
+def _cancelled(exc: BaseException) -> bool:
+    """Whether the Agent failed because its Deferred was cancelled (it wraps the CancelledError)."""
+    if isinstance(exc, defer.CancelledError):
+        return True
+    reasons = getattr(exc, "reasons", None) or []
+    return any(reason.check(defer.CancelledError) for reason in reasons)
+
+
 def _builtin(exc: BaseException) -> BaseException:
     """Twisted's failure as the standard exception ``transport_error`` types (docs/drivers.md §4).
 
@@ -349,6 +357,8 @@ class TwistedDriver:
         try:
             response: IResponse = await pending
         except Exception as exc:  # the Agent's failures, classified by phase
+            if attempt.expired is None and _cancelled(exc):
+                raise defer.CancelledError() from exc  # the caller cancelled: not an I/O failure (§4)
             failure, phase = attempt.failure(exc)
             return machine.failed(failure, phase=phase)
         head_headers = tuple((k.decode("latin-1"), v.decode("latin-1"))
