@@ -21,6 +21,7 @@ import re
 import selectors
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -686,3 +687,16 @@ def test_twisted_call_cancelled(local: LocalMuxiServer, reactor: Any, when: str)
     assert isinstance(outcome[0], CancelledError)  # not a ConnectionError: the caller cancelled
     assert machine.state is (CallState.SENDING if when == "answer" else CallState.WAITING)
     blockingCallFromThread(reactor, driver.close)
+
+
+# --- the examples as a reader runs them -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "greeting"), [("blocking_h11", "h11"), ("selectors_loop", "selectors"),
+                                                ("twisted_driver", "Twisted")])
+def test_example_runs_against_a_local_server(name: str, greeting: str) -> None:
+    result = subprocess.run([sys.executable, "-W", "error", str(DRIVERS / f"{name}.py"), "--local"],
+                            capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "server: 1 formation(s) running", "agents: 1", f"answer: Hello from {greeting}"]
