@@ -54,7 +54,7 @@ from .errors import (
 from .http import Headers, Request, Response, Timeout, get_header
 from .options import CallOptions, check_options, headers_of, merge_options
 from .requests import RequestBuilder
-from .responses import decode_response, error_from_response
+from .responses import decode_answer, error_from_response
 from .retry import Failure, Received, RetryPolicy
 from .specs import Spec, StreamMachine, StreamSpec
 from .version import is_newer
@@ -150,20 +150,30 @@ class OpenStream:
     decoder: StreamMachine[Any]
     headers: Headers
     status: int = 200
+    request: Request | None = field(default=None, repr=False, compare=False)
 
     def events(self, chunks: Iterable[bytes], close: Callable[[], object] | None = None) -> Iterator[Any]:
         """The stream's events from an iterable of body chunks, for blocking drivers.
 
         Feeds each chunk to :attr:`decoder`, stops reading once it is finished, and raises what
         its :meth:`~muxi_proto.specs.StreamMachine.eof` raises at the end (a stream cut short).
-        ``close`` is called once when the stream ends, fails, or the iterator is closed early.
+        A failure of ``chunks`` itself (a reset, a parser's error) comes out typed, as
+        :func:`transport_error` with phase ``"body"`` makes it. ``close`` is called once when the
+        stream ends, fails, or the iterator is closed early.
         """
         decoder = self.decoder
+        chunks = iter(chunks)
         try:
-            for chunk in chunks:
-                yield from decoder.feed(chunk)
-                if decoder.finished:
+            while not decoder.finished:
+                try:
+                    chunk = next(chunks, None)
+                except Exception as exc:
+                    if self.request is None:
+                        raise
+                    raise transport_error(exc, self.request, phase="body") from exc
+                if chunk is None:
                     break
+                yield from decoder.feed(chunk)
             decoder.eof()
         finally:
             if close is not None:
@@ -268,6 +278,23 @@ class CallSettings:
         )
 
 
+class _Overrides:
+    """What a call's options change of its client's settings (built only for calls with options)."""
+
+    __slots__ = ("headers", "idle", "retry", "timeout")
+
+    def __init__(self, settings: CallSettings, options: CallOptions) -> None:
+        self.retry = settings.retry
+        if "max_retries" in options:
+            self.retry = replace(self.retry, max_retries=options["max_retries"])
+        # Not options.get(): a timeout of None (no limit) differs from no timeout option (False);
+        # check_options made a number a Timeout.
+        timeout: Any = options["timeout"] if "timeout" in options else False  # noqa: SIM401
+        self.timeout: Timeout | Literal[False] | None = timeout
+        self.headers: Headers = headers_of(options)
+        self.idle: float | None = options.get("idle_timeout")
+
+
 # --- the machine ---------------------------------------------------------------------------------------
 
 
@@ -284,20 +311,23 @@ class CallMachine(Generic[R]):
     __slots__ = (
         "_attempt",
         "_chunks",
-        "_extra_headers",
         "_headers",
-        "_idle",
         "_key",
+        "_overrides",
         "_request",
-        "_retry",
         "_settings",
         "_size",
         "_spec",
         "_started",
         "_state",
         "_status",
-        "_timeout",
     )
+
+    _status: int
+    _headers: Headers
+    _chunks: list[bytes]
+    _size: int
+    _started: float
 
     def __init__(
         self,
@@ -308,22 +338,15 @@ class CallMachine(Generic[R]):
     ) -> None:
         self._spec: Spec[R] | StreamSpec[Any] = spec
         self._settings = settings
-        opts = settings.options if not options else merge_options(settings.options, options)
-        self._retry = settings.retry
-        self._timeout: Timeout | Literal[False] | None = False
-        self._extra_headers: Headers = ()
-        self._idle: float | None = None
-        if opts:
-            self._apply(opts)
-        self._key = opts.get("idempotency_key") or settings.builder.new_id()
+        opts = merge_options(settings.options, options) if options else settings.options
+        # What the options change, only when there are any (most calls have none).
+        self._overrides: _Overrides | None = _Overrides(settings, opts) if opts else None
+        key = opts.get("idempotency_key") if opts else None
+        self._key = key or settings.builder.new_id()
         self._attempt = 0
         self._state = _IDLE
         self._request: Request | None = None
-        self._started = 0.0
-        self._status = 0
-        self._headers: Headers = ()
-        self._chunks: list[bytes] = _NO_CHUNKS  # a list of its own from head() on
-        self._size = 0
+        # Set when they come to matter: _status, _headers, _chunks, _size (head), _started (_send).
 
     # -- what a driver or a test may read --
     @property
@@ -379,10 +402,11 @@ class CallMachine(Generic[R]):
         settings = self._settings
         if settings.debug:
             self._log(status)
-        _note_latest(headers, settings.logger)
+        if not _notice_given and settings.builder.via_server:
+            _note_latest(headers, settings.logger)
         if not 200 <= status <= 299:
             op = self._spec.operation
-            decision = self._retry.decide(
+            decision = self._retry_policy().decide(
                 self._attempt, op.method, Received(status, headers),
                 idempotent_route=op.idempotent_route, now=settings.clock(),
             )
@@ -390,7 +414,7 @@ class CallMachine(Generic[R]):
                 return self._sleep(decision.delay, status)
         elif isinstance(self._spec, StreamSpec) and _is_event_stream(headers):
             self._state = _STREAMING
-            return OpenStream(self._spec.machine(), headers, status)
+            return OpenStream(self._spec.machine(), headers, status, self._request)
         self._state = _READING
         self._status = status
         self._headers = headers
@@ -421,17 +445,17 @@ class CallMachine(Generic[R]):
         self._chunks = _NO_CHUNKS
         spec = self._spec
         settings = self._settings
-        response = Response(self._status, self._headers, body)
+        status, headers = self._status, self._headers
         if isinstance(spec, StreamSpec):
-            if not 200 <= response.status <= 299:
-                return self._fail(error_from_response(response, now=settings.clock()))
-            ctype = get_header(response.headers, "content-type") or "no content type"
+            if not 200 <= status <= 299:
+                return self._fail(error_from_response(Response(status, headers, body), now=settings.clock()))
+            ctype = get_header(headers, "content-type") or "no content type"
             return self._fail(ResponseDecodeError(
-                message=f"expected an event stream, got {ctype}", status_code=response.status,
+                message=f"expected an event stream, got {ctype}", status_code=status,
                 details={"body": body[:200].decode("utf-8", "replace")},
             ))
         try:
-            value = decode_response(response, decode=spec.decode, now=settings.clock())
+            value = decode_answer(status, headers, body, spec.decode, settings.clock)
             result: R = spec.finish(value) if spec.finish is not None else value
         except MuxiError as exc:
             if spec.fallback is not None and isinstance(exc, spec.fallback[0]):
@@ -441,7 +465,7 @@ class CallMachine(Generic[R]):
                 return self._send()
             return self._fail(exc)
         self._state = _DONE
-        return Done(result, response.status, response.headers)
+        return Done(result, status, headers)
 
     def body(self, data: bytes) -> Done[R] | Fail | Send:
         """The whole body at once: :meth:`data` then :meth:`end`, for drivers that read bodies in
@@ -468,7 +492,7 @@ class CallMachine(Generic[R]):
         if not isinstance(exc, ConnectionError):  # timeouts, TLS and protocol errors are ConnectionErrors
             return self._fail(exc)
         op = self._spec.operation
-        decision = self._retry.decide(
+        decision = self._retry_policy().decide(
             self._attempt, op.method, Failure(reached_server(exc)),
             idempotent_route=op.idempotent_route, now=settings.clock(),
         )
@@ -477,31 +501,28 @@ class CallMachine(Generic[R]):
         return self._sleep(decision.delay, exc.code)
 
     # -- internals --
-    def _apply(self, options: CallOptions) -> None:
-        if "max_retries" in options:
-            self._retry = replace(self._retry, max_retries=options["max_retries"])
-        if "timeout" in options:
-            self._timeout = options["timeout"]  # type: ignore[assignment]  # checked: Timeout or None
-        self._extra_headers = headers_of(options)
-        self._idle = options.get("idle_timeout")
-
     def _send(self) -> Send:
         self._attempt += 1
         settings = self._settings
-        if self._timeout is False and not self._extra_headers and self._idle is None:
+        over = self._overrides
+        if over is None:
             request = settings.builder.build(
                 self._spec.operation, idempotency_key=self._key, timestamp=settings.clock()
             )
         else:
             request = settings.builder.build(
                 self._spec.operation, idempotency_key=self._key, timestamp=settings.clock(),
-                timeout=self._timeout, extra_headers=self._extra_headers, idle_timeout=self._idle,
+                timeout=over.timeout, extra_headers=over.headers, idle_timeout=over.idle,
             )
         self._request = request
         self._state = _SENDING
         if settings.debug:
             self._started = settings.timer()
         return Send(request)
+
+    def _retry_policy(self) -> RetryPolicy:
+        over = self._overrides
+        return self._settings.retry if over is None else over.retry
 
     def _sleep(self, delay: float, why: object) -> Sleep:
         self._state = _WAITING
@@ -607,7 +628,10 @@ _notice_given = False
 def _note_latest(headers: Headers, logger: logging.Logger) -> None:
     """Warn once per process when the server names a newer SDK (numeric comparison).
 
-    ``MUXI_SDK_VERSION_NOTIFICATION=0`` (as for the official SDK) turns the notice off.
+    Only the MUXI server sends the header, on its own routes and through its ``/api`` and
+    ``/draft`` proxy (docs/protocol.md §6): calls to a runtime reached directly skip the
+    search. ``MUXI_SDK_VERSION_NOTIFICATION=0`` (as
+    for the official SDK) turns the notice off.
     """
     global _notice_given  # noqa: PLW0603 - once per process, by design
     if _notice_given:

@@ -136,6 +136,10 @@ class RequestBuilder:
         after_scheme = self.base_url.split("://", 1)[1]
         slash = after_scheme.find("/")
         self._base_path = after_scheme[slash:] if slash >= 0 else ""
+        # Calls to the MUXI server, or through its formation proxy (``/api/{id}``, ``/draft/{id}``): the
+        # only answers that can carry ``X-Muxi-SDK-Latest``; a runtime itself never sends it
+        # (docs/protocol.md §6).
+        self.via_server = isinstance(cfg, ServerConfig) or "/api/" in self._base_path or "/draft/" in self._base_path
         t = cfg.timeout
         self.timeout = t if isinstance(t, Timeout) else Timeout.none() if t is None else Timeout.of(float(t))
         common: list[tuple[str, str]] = [("X-Muxi-SDK", self.sdk_header), ("X-Muxi-Client", self.client)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +32,7 @@ from .http import Headers, Response, get_header
 
 __all__ = [
     "Decode",
+    "decode_answer",
     "decode_response",
     "error_class_for_status",
     "error_from_response",
@@ -185,6 +187,16 @@ def error_from_response(response: Response, *, now: float) -> MuxiError:
         message = f"{message} (redirect to {shown} not followed)"
     request_id = request_id or get_header(response.headers, "x-request-id")
     return cls(code, message, status, details, request_id=request_id, retry_after=retry_after)
+
+
+def decode_answer(status: int, headers: Headers, body: bytes, decode: Decode, clock: Callable[[], float]) -> Any:
+    """:func:`decode_response` for a response in pieces (the call machine's path: no
+    :class:`Response` is built for a success, and the clock is read only for an error)."""
+    if 200 <= status <= 299 and decode is Decode.JSON and body[:1] == b"{":
+        parsed = parse_json(body)
+        if type(parsed) is dict and parsed.get("success") is not False:
+            return unwrap(parsed)
+    return decode_response(Response(status, headers, body), decode=decode, now=clock())
 
 
 def decode_response(response: Response, *, decode: Decode = Decode.JSON, now: float = 0.0) -> Any:

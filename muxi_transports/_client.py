@@ -78,9 +78,9 @@ class SyncClient(SyncInvoker):
                     response = self.transport.send(step.request)
                 except MuxiError as exc:  # transports raise only typed errors
                     step = machine.failed(exc)
-                else:
-                    step = machine.head(response.status, response.headers)
-            elif step is READ_BODY:
+                    continue
+                step = machine.head(response.status, response.headers)
+            if step is READ_BODY:  # the usual path: straight after the head, in the same turn
                 assert response is not None
                 try:
                     with response:
@@ -92,6 +92,8 @@ class SyncClient(SyncInvoker):
                             step = machine.end()
                 except MuxiError as exc:
                     step = machine.failed(exc)
+                if type(step) is Done:
+                    return _raw(machine, step, step.result) if raw else step.result
             elif type(step) is Sleep:
                 if response is not None:
                     response.close()
@@ -103,7 +105,7 @@ class SyncClient(SyncInvoker):
                 assert response is not None
                 stream = Stream(response, step.decoder)
                 return _raw(machine, step, stream) if raw else stream
-            else:  # Fail
+            elif type(step) is not Send:  # Fail
                 if response is not None:
                     response.close()
                 raise step.error
@@ -163,9 +165,9 @@ class AsyncClient(AsyncInvoker):
                     response = await self.transport.send(step.request)
                 except MuxiError as exc:  # transports raise only typed errors
                     step = machine.failed(exc)
-                else:
-                    step = machine.head(response.status, response.headers)
-            elif step is READ_BODY:
+                    continue
+                step = machine.head(response.status, response.headers)
+            if step is READ_BODY:  # the usual path: straight after the head, in the same turn
                 assert response is not None
                 try:
                     async with response:
@@ -177,6 +179,8 @@ class AsyncClient(AsyncInvoker):
                             step = machine.end()
                 except MuxiError as exc:
                     step = machine.failed(exc)
+                if type(step) is Done:
+                    return _raw(machine, step, step.result) if raw else step.result
             elif type(step) is Sleep:
                 if response is not None:
                     await response.aclose()
@@ -188,7 +192,7 @@ class AsyncClient(AsyncInvoker):
                 assert response is not None
                 astream = AsyncStream(response, step.decoder)
                 return _raw(machine, step, astream) if raw else astream
-            else:  # Fail
+            elif type(step) is not Send:  # Fail
                 if response is not None:
                     await response.aclose()
                 raise step.error

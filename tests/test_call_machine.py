@@ -392,9 +392,10 @@ def test_the_sdk_notice_once_per_process_and_its_opt_out(
         monkeypatch.delenv("MUXI_SDK_VERSION_NOTIFICATION", raising=False)
     else:
         monkeypatch.setenv("MUXI_SDK_VERSION_NOTIFICATION", env)
+    via_server = FormationConfig(server_url="http://127.0.0.1:9", formation_id="bot-1", admin_key="a")
     with caplog.at_level(logging.WARNING, logger="muxi"):
-        for _ in range(3):
-            m = api().get_agents()
+        for config in (FORMATION, via_server, via_server, via_server):  # a runtime reached directly: no notice
+            m = FormationAPI(config).get_agents()
             m.start()
             m.head(200, (*JSON, ("X-Muxi-SDK-Latest", "99.20990101.0")))
     assert len([r for r in caplog.records if "newer SDK" in r.getMessage()]) == (1 if warned else 0)
@@ -499,3 +500,30 @@ def test_instructions_are_values() -> None:
     assert isinstance(READ_BODY, ReadBody)
     with pytest.raises(AttributeError):
         Sleep(1.0).seconds = 2.0  # type: ignore[misc]
+
+
+def test_open_stream_events_types_the_chunk_iterators_failures_and_closes_once() -> None:
+    closed: list[bool] = []
+
+    def chunks() -> Iterator[bytes]:
+        yield b'data: {"token":{"type":"content","content":"Hi"}}\n\n'
+        raise ConnectionResetError(104, "reset by peer")
+
+    machine = api().chat_stream({"message": "x"})
+    machine.start()
+    step = machine.head(200, SSE)
+    assert isinstance(step, OpenStream) and step.request is machine.request
+    events = step.events(chunks(), close=lambda: closed.append(True))
+    assert next(events).event == "message"
+    with pytest.raises(ConnectionError) as info:
+        next(events)
+    assert info.value.details["phase"] == "body" and isinstance(info.value.__cause__, ConnectionResetError)
+    assert closed == [True]
+    step2 = api().chat_stream({"message": "x"})
+    step2.start()
+    opened = step2.head(200, SSE)
+    assert isinstance(opened, OpenStream)
+    from muxi_proto.errors import StreamTruncatedError
+
+    with pytest.raises(StreamTruncatedError):
+        list(opened.events([b"data: {}\n\n"]))  # ends without its done event

@@ -451,11 +451,7 @@ def test_post_cut_is_not_replayed(driver: Harness, local: LocalMuxiServer, when:
     assert driver.call(api.get_secret("ONCE_ONLY"))["key"] == "ONCE_ONLY"  # it ran, once
 
 
-def test_stream_cut_midway(driver: Harness, local: LocalMuxiServer, request: pytest.FixtureRequest) -> None:
-    if driver.name == "readme":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "README's run() hands http.client's errors out of a stream untyped (ConnectionResetError, "
-            "IncompleteRead), where docs/drivers.md §6 asks for transport_error(exc, request, phase='body')")))
+def test_stream_cut_midway(driver: Harness, local: LocalMuxiServer) -> None:
     local.faults.drop_next(when="mid_stream", path_prefix=CHAT)
     api = formation(local, max_retries=2)
     events, error = collect(driver, api.chat_stream({"message": "cut me off"}, user_id="u1"))
