@@ -396,9 +396,8 @@ class CallMachine(Generic[R]):
         """The response's status line and headers arrived."""
         if self._state is not _SENDING:
             self._refuse(_SENDING, "head")
-        if (type(status) is not int and (isinstance(status, bool) or not isinstance(status, int))) \
-                or not 100 <= status <= 999:
-            raise CallStateError(message=f"head(): not an HTTP status: {status!r}")
+        if type(status) is not int or not 200 <= status <= 299:  # a 2xx int passes with one test
+            _check_status(status)
         settings = self._settings
         if settings.debug:
             self._log(status)
@@ -555,6 +554,11 @@ class CallMachine(Generic[R]):
     def __repr__(self) -> str:
         op = self._spec.operation
         return f"<CallMachine {op.method} {op.path} {self._state.value} attempt={self._attempt}>"
+
+
+def _check_status(status: object) -> None:
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
+        raise CallStateError(message=f"head(): not an HTTP status: {status!r}")
 
 
 def reached_server(error: MuxiError) -> bool:
