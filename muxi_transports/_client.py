@@ -27,6 +27,7 @@ from muxi_proto.sse import ServerSentEvent
 from muxi_proto.streams import ChatAnswer, ChatToken, chat_token
 from muxi_proto.version import is_newer
 
+from ._defaults import choose_async, choose_sync
 from ._finalize import LoopHandle, close_abandoned
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
 
@@ -135,21 +136,25 @@ class SyncClient(_Common[C], SyncInvoker):
         retry_policy: RetryPolicy | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         sleep: Callable[[float], None] = time.sleep,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        http2: bool = False,
+        max_connections: int | None = None,
         **kwargs: Any,
     ) -> None:
         """``cfg``, or the config's fields as keywords (``MUXI_*`` variables fill the rest).
 
-        ``transport`` defaults to a new :class:`HTTPCoreTransport` that :meth:`close` closes; a
-        transport passed in stays the caller's. ``clock``, ``retry_policy`` and ``sleep`` are
-        injectable for tests; ``max_body`` bounds JSON answers.
+        ``transport`` defaults to the fastest that serves ``proxy`` (else ``HTTP(S)_PROXY``,
+        ``ALL_PROXY``, ``NO_PROXY`` unless ``trust_env`` is off), ``http2`` and ``max_connections``
+        (see :mod:`muxi_transports._defaults`); :meth:`close` closes it. A transport passed in stays
+        the caller's. ``clock``, ``retry_policy`` and ``sleep`` are injectable for tests; ``max_body``
+        bounds JSON answers.
         """
         self._setup(cfg, kwargs, clock, retry_policy, max_body)
-        self._owns_transport = transport is None
-        if transport is None:
-            from .httpcore_transport import HTTPCoreTransport
-
-            transport = HTTPCoreTransport()
-        self.transport: Transport = transport
+        self.transport: Transport
+        self.transport, self._owns_transport = choose_sync(
+            transport, self._builder.base_url, proxy=proxy, trust_env=trust_env, http2=http2,
+            max_connections=max_connections)
         self._sleep = sleep
 
     def _send(self, ex: Exchange[Any]) -> tuple[SyncResponse, Step]:
@@ -215,16 +220,18 @@ class AsyncClient(_Common[C], AsyncInvoker):
         clock: Callable[[], float] | None = None,
         retry_policy: RetryPolicy | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        http2: bool = False,
+        max_connections: int | None = None,
         **kwargs: Any,
     ) -> None:
-        """As :class:`SyncClient`; the default transport is :class:`AsyncHTTPCoreTransport`."""
+        """As :class:`SyncClient` (the default transport follows the same rule, async)."""
         self._setup(cfg, kwargs, clock, retry_policy, max_body)
-        self._owns_transport = transport is None
-        if transport is None:
-            from .httpcore_transport import AsyncHTTPCoreTransport
-
-            transport = AsyncHTTPCoreTransport()
-        self.transport: AsyncTransport = transport
+        self.transport: AsyncTransport
+        self.transport, self._owns_transport = choose_async(
+            transport, self._builder.base_url, proxy=proxy, trust_env=trust_env, http2=http2,
+            max_connections=max_connections)
 
     async def _send(self, ex: Exchange[Any]) -> tuple[AsyncResponse, Step]:
         while True:
