@@ -185,4 +185,9 @@ def _check_trailer_fields(fields: list[tuple[bytes, bytes]]) -> None:
     try:
         h11.EndOfMessage(headers=fields)
     except h11.LocalProtocolError as exc:  # h11 checking what it would send; for us, the peer's fault
-        raise h11.RemoteProtocolError(str(exc)) from None
+        problem = str(exc)
+    else:
+        return
+    # Raised outside the handler: h11's LocalProtocolError (which can quote what we send) stays out
+    # of the chain.
+    raise h11.RemoteProtocolError(problem)
