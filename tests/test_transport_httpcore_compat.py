@@ -125,7 +125,7 @@ def test_httpcore_sets_alpn_on_its_context_at_every_connection(
     serve: ServeFactory, server_ssl_context: ssl.SSLContext, ca_path: str
 ) -> None:
     async def hello(request: ServerRequest, response: ResponseWriter) -> None:
-        await response.respond(200, JSON + [("Connection", "close")], b"{}")
+        await response.respond(200, [*JSON, ("Connection", "close")], b"{}")
 
     server = serve(hello, ssl_context=server_ssl_context)
     spy = _Spy(ssl.PROTOCOL_TLS_CLIENT)
