@@ -1,7 +1,7 @@
 """HTTP/1.1 request heads written, and response heads read, without h11 when they are plainly valid.
 
-h11 turns every message into validated events and walks its state machine for each: about 50 µs
-of CPython per request/response cycle, more than all the rest of a request costs us. The client
+h11 turns every message into validated events and walks its state machine for each, which costs
+more CPython per request/response cycle than all the rest of a request does here. The client
 exchange tries these two functions first and hands the cycle to h11 whenever one declines
 (returns None). They decline anything that is not plainly valid in the way real servers answer:
 folded or bare-LF header lines, 1xx responses, HTTP versions other than 1.0 and 1.1, repeated or

@@ -1,9 +1,9 @@
 """TLS settings shared by every transport: one ``verify=`` vocabulary, one SSL context builder.
 
-Building a context with the system CAs costs about 20 ms, so ``verify=True`` and ``verify=False``
-(the two forms that cannot differ between transports) use one process-wide context per ALPN list,
-made on first need (:func:`shared_ssl_context`). A CA path or a context of the caller's is used per
-transport, as given.
+Building a context with the system CAs takes milliseconds (loading and parsing them), so
+``verify=True`` and ``verify=False`` (the two forms that cannot differ between transports) use one
+process-wide context per ALPN list, made on first need (:func:`shared_ssl_context`). A CA path or
+a context of the caller's is used per transport, as given.
 
 ``verify=True`` trusts the system's CAs, or, as with httpx, those of ``SSL_CERT_FILE`` (a PEM
 bundle, then the only CAs) or else ``SSL_CERT_DIR`` (a hashed directory), read when a transport
