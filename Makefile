@@ -66,9 +66,9 @@ bench-transports: $(BENCH_STAMP)
 bench-sse: $(BENCH_STAMP)
 	$(PY) benchmarks/bench_sse.py
 
-# Coverage-guided fuzzing (atheris) of every parser: 7 targets x FUZZ_RUNS inputs (>= 1,000,000 in all).
+# Coverage-guided fuzzing (atheris) of every parser: 8 targets x FUZZ_RUNS inputs (>= 1,000,000 in all).
 FUZZ_RUNS ?= 150000
-FUZZ_TARGETS := sse streams envelope hmac webhook retry_after bundle
+FUZZ_TARGETS := sse streams envelope hmac webhook retry_after bundle http_response
 .PHONY: fuzz
 fuzz: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[fuzz]'

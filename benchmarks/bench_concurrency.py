@@ -17,6 +17,7 @@ most 100 connections and queues the rest). Contenders alternate round by round.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import sys
 import time
@@ -29,11 +30,11 @@ import origin as origin_mod
 
 OFFICIAL = "official (httpx.AsyncClient, asyncio)"
 OURS = [
-    ("ours AsyncHTTPCoreTransport (asyncio)", "httpcore", "asyncio"),
-    ("ours AnyIOTransport (asyncio)", "anyio", "asyncio"),
-    ("ours AsyncHTTPCoreTransport (trio)", "httpcore", "trio"),
-    ("ours AnyIOTransport (trio)", "anyio", "trio"),
+    ("ours default = AnyIOTransport (asyncio)", "default", "asyncio"),
+    ("ours default = AnyIOTransport (trio)", "default", "trio"),
     ("ours TrioTransport (trio)", "trio", "trio"),
+    ("ours AsyncHTTPCoreTransport (asyncio)", "httpcore", "asyncio"),
+    ("ours AsyncHTTPCoreTransport (trio)", "httpcore", "trio"),
 ]
 
 
@@ -64,6 +65,8 @@ def ours(origin: str, streams: int, tokens: int, transport: str, backend: str) -
     from muxi_transports import AsyncFormationClient
 
     def make_transport() -> Any:
+        if transport == "default":
+            return contextlib.nullcontext()  # the client makes (and closes) its own
         if transport == "httpcore":
             from muxi_transports import AsyncHTTPCoreTransport
 

@@ -24,10 +24,11 @@ SAMPLES = 16
 FRAME_OVERHEAD = len(b"data: \n\n")  # wire bytes of a token frame besides its data
 OFFICIAL = "official (httpx.Client)"
 CONTENDERS = [
+    ("ours default = SocketTransport (sync)", "ours_sync", {"transport": "default"}),
+    ("ours default = AnyIOTransport (asyncio)", "ours_async", {"transport": "default", "backend": "asyncio"}),
+    ("ours default = AnyIOTransport (trio)", "ours_async", {"transport": "default", "backend": "trio"}),
     ("ours HTTPCoreTransport (sync)", "ours_sync", {}),
-    ("ours SocketTransport (sync)", "ours_sync", {"transport": "socket"}),
     ("ours AsyncHTTPCoreTransport (asyncio)", "ours_async", {"transport": "httpcore", "backend": "asyncio"}),
-    ("ours AnyIOTransport (trio)", "ours_async", {"transport": "anyio", "backend": "trio"}),
 ]
 
 
@@ -55,12 +56,12 @@ class _Sampler:
 
 
 def ours_sync(origin: str, total: int, transport: str = "httpcore") -> Callable[[], dict[str, Any]]:
-    """Our blocking client on httpcore (the default transport) or on SocketTransport."""
-    from muxi_transports import FormationClient, SocketTransport
+    """Our blocking client on its default transport (``"default"``: none passed) or on httpcore."""
+    from muxi_transports import FormationClient, HTTPCoreTransport
 
     def run() -> dict[str, Any]:
         sampler = _Sampler(total)
-        http = SocketTransport() if transport == "socket" else None
+        http = HTTPCoreTransport() if transport == "httpcore" else None
         client = FormationClient(url=origin, client_key=bench_requests.CLIENT_KEY, transport=http)
         with client, client.chat_stream({"message": "endless"}) as stream:
             for evt in stream:

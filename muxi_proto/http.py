@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from .errors import ConfigurationError
 
@@ -22,6 +22,7 @@ __all__ = [
     "Timeout",
     "get_header",
     "get_headers",
+    "without_userinfo",
 ]
 
 Headers = tuple[tuple[str, str], ...]
@@ -194,3 +195,15 @@ def get_headers(headers: Iterable[tuple[str, str]], name: str) -> list[str]:
     """Every value of ``name`` in ``headers`` (case-insensitive), in order."""
     lname = name.lower()
     return [value for key, value in headers if key.lower() == lname]
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without any ``user:password@`` part (for messages and logs); ``"<invalid URL>"`` if
+    it cannot be parsed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

@@ -14,7 +14,6 @@ import re
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .envelopes import reason_phrase, unwrap
 from .errors import (
@@ -28,7 +27,7 @@ from .errors import (
     ServerError,
     ValidationError,
 )
-from .http import Headers, Response, get_header
+from .http import Headers, Response, get_header, without_userinfo
 
 __all__ = [
     "Decode",
@@ -117,13 +116,7 @@ def _excerpt(body: bytes) -> str:
 
 def _without_userinfo(url: str) -> str:
     """``url`` cut to an excerpt, without any ``user:password@`` part."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return "<invalid URL>"
-    if "@" in parts.netloc:
-        url = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-    return url[:_EXCERPT]
+    return without_userinfo(url.strip())[:_EXCERPT]
 
 
 def _looks_json(headers: Headers, body: bytes) -> bool:

@@ -16,16 +16,14 @@ from typing import Final
 
 import h11
 
+from ._head_codec import BLANK_LINE, FIELD_LINE
+
 __all__ = ["READ_LIMIT", "ChunkedDecoder"]
 
 # h11's grammar (h11/_abnf.py): 1-20 hex digits, an extension it ignores, optional whitespace.
 _CHUNK_HEADER: Final = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*\r\n").fullmatch
-_FIELD: Final = re.compile(
-    rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+:[ \t]*(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?[ \t]*"
-).fullmatch
 _FOLD: Final = re.compile(rb"[ \t]+").match
 _HEX: Final = b"0123456789abcdefABCDEF"
-_BLANK_LINE: Final = re.compile(rb"\n\r?\n")
 #: Body bytes one read hands over at most (give or take a chunk): an event stream is decoded in
 #: batches of about this size, bounding the events held per open stream.
 READ_LIMIT: Final = 4 * 1024
@@ -151,21 +149,45 @@ class ChunkedDecoder:
         if buf[pos:pos + 2] == b"\r\n":
             self.done = True
             return pos + 2
-        blank = _BLANK_LINE.search(buf, pos)
+        blank = BLANK_LINE.search(buf, pos)
         if blank is None:
             return pos
-        fields: list[bytes] = []
+        lines: list[bytes] = []
         for raw in buf[pos:blank.start()].split(b"\n"):
             line = raw[:-1] if raw.endswith(b"\r") else raw
             fold = _FOLD(line)
             if fold is None:
-                fields.append(line)
-            elif fields:  # obsolete line folding: a continuation of the previous field
-                fields[-1] += b" " + line[fold.end():]
+                lines.append(line)
+            elif lines:  # obsolete line folding: a continuation of the previous field
+                lines[-1] += b" " + line[fold.end():]
             else:
                 raise h11.RemoteProtocolError("continuation line at start of headers")
-        for field in fields:
-            if _FIELD(field) is None:
-                raise h11.RemoteProtocolError(f"illegal header line: {field!r}")
+        fields: list[tuple[bytes, bytes]] = []
+        for line in lines:
+            field = FIELD_LINE(line)
+            if field is None:
+                raise h11.RemoteProtocolError(f"illegal header line: {line!r}")
+            fields.append((field[1], field[2]))
+        _check_trailer_fields(fields)
         self.done = True
         return blank.end()
+
+
+def _check_trailer_fields(fields: list[tuple[bytes, bytes]]) -> None:
+    """Hold trailer fields to the rules h11 holds them to, by letting h11 itself judge them.
+
+    h11 validates a trailer section like a head: one digits-only ``Content-Length`` (repeats must
+    agree), at most one ``Transfer-Encoding``, and only ``chunked``. A trailer breaking them makes
+    the response malformed, and its connection is not reused.
+    """
+    if not fields:
+        return
+    try:
+        h11.EndOfMessage(headers=fields)
+    except h11.LocalProtocolError as exc:  # h11 checking what it would send; for us, the peer's fault
+        problem = str(exc)
+    else:
+        return
+    # Raised outside the handler: h11's LocalProtocolError (which can quote what we send) stays out
+    # of the chain.
+    raise h11.RemoteProtocolError(problem)

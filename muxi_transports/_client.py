@@ -24,6 +24,7 @@ from muxi_proto.specs import StreamMachine
 from muxi_proto.sse import ServerSentEvent
 from muxi_proto.streams import ChatAnswer, ChatToken, chat_token
 
+from ._defaults import choose_async, choose_sync
 from ._finalize import LoopHandle, close_abandoned
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
 
@@ -49,21 +50,25 @@ class SyncClient(SyncInvoker):
         retry_policy: RetryPolicy | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         sleep: Callable[[float], None] = time.sleep,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        http2: bool = False,
+        max_connections: int | None = None,
         **kwargs: Any,
     ) -> None:
         """``cfg``, or the config's fields as keywords (``MUXI_*`` variables fill the rest).
 
-        ``transport`` defaults to a new :class:`HTTPCoreTransport` that :meth:`close` closes; a
-        transport passed in stays the caller's. ``clock``, ``retry_policy`` and ``sleep`` are
-        injectable for tests; ``max_body`` bounds JSON answers.
+        ``transport`` defaults to the fastest that serves ``proxy`` (else ``HTTP(S)_PROXY``,
+        ``ALL_PROXY``, ``NO_PROXY`` unless ``trust_env`` is off), ``http2`` and ``max_connections``
+        (see :mod:`muxi_transports._defaults`); :meth:`close` closes it. A transport passed in stays
+        the caller's. ``clock``, ``retry_policy`` and ``sleep`` are injectable for tests; ``max_body``
+        bounds JSON answers.
         """
         self._configure(cfg, kwargs, retry_policy, clock, max_body, None)
-        self._owns_transport = transport is None
-        if transport is None:
-            from .httpcore_transport import HTTPCoreTransport
-
-            transport = HTTPCoreTransport()
-        self.transport: Transport = transport
+        self.transport: Transport
+        self.transport, self._owns_transport = choose_sync(
+            transport, self.settings.builder.base_url, proxy=proxy, trust_env=trust_env, http2=http2,
+            max_connections=max_connections)
         self._sleep = sleep
 
     def perform(self, machine: Machine[R], *, raw: bool = False) -> Any:
@@ -142,16 +147,18 @@ class AsyncClient(AsyncInvoker):
         clock: Callable[[], float] | None = None,
         retry_policy: RetryPolicy | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        http2: bool = False,
+        max_connections: int | None = None,
         **kwargs: Any,
     ) -> None:
-        """As :class:`SyncClient`; the default transport is :class:`AsyncHTTPCoreTransport`."""
+        """As :class:`SyncClient` (the default transport follows the same rule, async)."""
         self._configure(cfg, kwargs, retry_policy, clock, max_body, None)
-        self._owns_transport = transport is None
-        if transport is None:
-            from .httpcore_transport import AsyncHTTPCoreTransport
-
-            transport = AsyncHTTPCoreTransport()
-        self.transport: AsyncTransport = transport
+        self.transport: AsyncTransport
+        self.transport, self._owns_transport = choose_async(
+            transport, self.settings.builder.base_url, proxy=proxy, trust_env=trust_env, http2=http2,
+            max_connections=max_connections)
 
     async def perform(self, machine: Machine[R], *, raw: bool = False) -> Any:
         """Run ``machine`` until it is done (its result), fails (raised), or opens its event stream

@@ -8,12 +8,15 @@ The h11 transports pass a :class:`Deadline` down explicitly: ``limit, scope = cu
 step_timeout)``, then the step runs with ``limit`` inside ``with scope:``, which renames the step's
 timeout ``"total"`` when the deadline set the limit (:func:`within` does both for an awaited step).
 httpcore owns its read loop, so for it
-the deadline travels in a context variable to :class:`DeadlineBackend` / :class:`AsyncDeadlineBackend`,
-network backends that wrap httpcore's own and bound each socket operation the same way. (With
-HTTP/2, reads on a shared connection are bounded by the deadline of whichever request reads.)
+the deadline travels in a context variable (:data:`current_attempt`) to :class:`DeadlineBackend` /
+:class:`AsyncDeadlineBackend`, network backends that wrap httpcore's own and bound each socket
+operation the same way. (With HTTP/2, reads on a shared connection are bounded by the deadline of
+whichever request reads.)
 
-Being our own, those network streams also let the transport retire a connection httpcore would
-pool (:meth:`NetworkStream.discard`).
+Being our own, those network streams also tell the transport what httpcore's exceptions do not say
+by type: how many bytes came back for the request and whether the server closed the connection
+(:class:`Attempt`), so a cut-short response is told from a malformed one at the call site; and they
+let the transport retire a connection httpcore would pool (:meth:`NetworkStream.discard`).
 """
 
 from __future__ import annotations
@@ -35,18 +38,41 @@ from ._errors import PhaseTimeout
 __all__ = [
     "AsyncDeadlineBackend",
     "AsyncNetworkStream",
+    "Attempt",
     "Deadline",
     "DeadlineBackend",
     "NetworkStream",
-    "current_deadline",
+    "current_attempt",
     "cut_to",
     "within",
 ]
 
 T = TypeVar("T")
 
-#: The deadline of the attempt running in this thread / task (httpcore transports only).
-current_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("muxi_deadline", default=None)
+
+class Attempt:
+    """One request on an httpcore transport, as its network streams see it.
+
+    ``deadline`` bounds every socket operation; ``received`` counts the bytes read for it and
+    ``peer_closed`` says a read met the end of the connection.
+    """
+
+    __slots__ = ("deadline", "peer_closed", "received")
+
+    def __init__(self, deadline: Deadline | None) -> None:
+        self.deadline = deadline
+        self.received = 0
+        self.peer_closed = False
+
+    def saw(self, data: bytes) -> None:
+        if data:
+            self.received += len(data)
+        else:
+            self.peer_closed = True
+
+
+#: The attempt running in this thread / task while httpcore works for it (httpcore transports only).
+current_attempt: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar("muxi_attempt", default=None)
 
 #: What a step whose limit ran out raises: our own I/O code, or httpcore's backends.
 _STEP_TIMEOUTS = (
@@ -103,7 +129,8 @@ async def within(
 
 
 def _bounded(step_timeout: float | None) -> tuple[float | None, _Pass]:
-    return cut_to(current_deadline.get(), step_timeout)
+    attempt = current_attempt.get()
+    return cut_to(attempt.deadline if attempt is not None else None, step_timeout)
 
 
 class _Pass:
@@ -151,7 +178,7 @@ class _Retirable:
 
 
 class NetworkStream(_Retirable, httpcore.NetworkStream):
-    """httpcore's blocking network stream, each operation cut to :data:`current_deadline`."""
+    """httpcore's blocking network stream, each operation cut to the :data:`current_attempt`'s deadline."""
 
     __slots__ = ("_inner",)
 
@@ -160,9 +187,13 @@ class NetworkStream(_Retirable, httpcore.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        limit, cut = _bounded(timeout)
+        attempt = current_attempt.get()
+        limit, cut = cut_to(attempt.deadline if attempt is not None else None, timeout)
         with cut:
-            return self._inner.read(max_bytes, limit)
+            data = self._inner.read(max_bytes, limit)
+        if attempt is not None:
+            attempt.saw(data)
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         limit, cut = _bounded(timeout)
@@ -186,7 +217,7 @@ class NetworkStream(_Retirable, httpcore.NetworkStream):
 
 
 class DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's blocking network backend with every operation cut to :data:`current_deadline`."""
+    """httpcore's blocking network backend with every operation cut to the attempt's deadline."""
 
     def __init__(self, inner: httpcore.NetworkBackend | None = None) -> None:
         self._inner = inner or httpcore.SyncBackend()
@@ -215,7 +246,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
 
 
 class AsyncNetworkStream(_Retirable, httpcore.AsyncNetworkStream):
-    """httpcore's async network stream, each operation cut to :data:`current_deadline`."""
+    """httpcore's async network stream, each operation cut to the :data:`current_attempt`'s deadline."""
 
     __slots__ = ("_inner",)
 
@@ -224,9 +255,13 @@ class AsyncNetworkStream(_Retirable, httpcore.AsyncNetworkStream):
         self._inner = inner
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        limit, cut = _bounded(timeout)
+        attempt = current_attempt.get()
+        limit, cut = cut_to(attempt.deadline if attempt is not None else None, timeout)
         with cut:
-            return await self._inner.read(max_bytes, limit)
+            data = await self._inner.read(max_bytes, limit)
+        if attempt is not None:
+            attempt.saw(data)
+        return data
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         limit, cut = _bounded(timeout)

@@ -21,7 +21,6 @@ import re
 import socket
 import ssl
 import sys
-from urllib.parse import urlsplit, urlunsplit
 
 import h11
 import httpcore
@@ -34,7 +33,7 @@ from muxi_proto.errors import (
     TimeoutError,
     TLSError,
 )
-from muxi_proto.http import Request
+from muxi_proto.http import Request, without_userinfo
 
 __all__ = [
     "ClosedBeforeResponse",
@@ -44,7 +43,6 @@ __all__ = [
     "chainable",
     "map_errors",
     "map_exception",
-    "safe_url",
 ]
 
 _MAX_DETAIL = 200
@@ -62,7 +60,19 @@ class PhaseTimeout(Exception):
 
 
 class ClosedBeforeResponse(Exception):
-    """The server closed the connection before sending any response byte."""
+    """The server closed the connection before the response head was complete (``received`` bytes of
+    it had come, maybe none).
+
+    A :class:`~muxi_proto.errors.ConnectionError`, not a ``ProtocolError``, on every transport:
+    nothing of the response reached the caller, and what came was a valid beginning, so this is a
+    connection that ended (a restart, a proxy or load balancer dropping it), the same failure as a
+    close before the first byte or a reset mid-head; a retry on a new connection can succeed, where
+    a malformed response would fail again.
+    """
+
+    def __init__(self, received: int = 0) -> None:
+        super().__init__(f"after {received} bytes of the response head" if received else "before any byte")
+        self.received = received
 
 
 class IncompleteBody(Exception):
@@ -71,17 +81,6 @@ class IncompleteBody(Exception):
 
 class TransportClosed(Exception):
     """A request was sent on a transport after ``close()``."""
-
-
-def safe_url(url: str) -> str:
-    """``url`` without any ``user:password@`` part, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid URL>"
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -172,16 +171,17 @@ def _classify(exc: BaseException) -> tuple[type[MuxiError], str]:
         if isinstance(item, IncompleteBody):
             return ProtocolError, f"response body ended early ({_short(item)})"
         if isinstance(item, ClosedBeforeResponse):
+            if item.received:
+                return ConnectionError, (
+                    f"server closed the connection before the response head was complete ({item.received} bytes)"
+                )
             return ConnectionError, "server closed the connection without sending a response"
         if isinstance(item, h11.LocalProtocolError | httpcore.LocalProtocolError):
             # h11's text can quote header values, which may be secrets: keep it out.
             return ProtocolError, "request rejected by the HTTP encoder (invalid method, target or header)"
         if isinstance(item, h11.RemoteProtocolError | httpcore.RemoteProtocolError):
-            text = str(item)
-            if "without sending a response" in text:
-                return ConnectionError, "server closed the connection without sending a response"
-            if "complete message body" in text:
-                return ProtocolError, f"response body ended early ({_short(item)})"
+            # A response cut short by the end of the connection was told apart where it was read
+            # (IncompleteBody, ClosedBeforeResponse above): what reaches here is malformed.
             return ProtocolError, f"malformed response ({_short(item)})"
     for item in chain:
         if isinstance(item, socket.gaierror):
@@ -212,7 +212,7 @@ def map_exception(exc: BaseException, request: Request) -> MuxiError | None:
     if isinstance(exc, MuxiError) or not isinstance(exc, Exception) or not _is_known(exc):
         return None
     cls, reason = _classify(exc)
-    url = safe_url(request.url)
+    url = without_userinfo(request.url)
     details: dict[str, object] = {"method": request.method, "url": url}
     if cls is TimeoutError:
         details["phase"] = reason.split(" ", 1)[0] if reason != "timed out" else ""

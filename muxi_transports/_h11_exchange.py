@@ -6,7 +6,6 @@ decides what the bytes mean and whether the connection may carry another request
 
 from __future__ import annotations
 
-import re
 from typing import Final, NamedTuple
 
 import h11
@@ -14,10 +13,17 @@ import h11
 from muxi_proto.http import Headers, Request
 
 from ._chunked import ChunkedDecoder
-from ._errors import ClosedBeforeResponse, IncompleteBody
-from ._head_codec import CHUNKED, UNTIL_CLOSE, encode_request_head, parse_response_head
+from ._errors import ClosedBeforeResponse, IncompleteBody, PhaseTimeout
+from ._head_codec import (
+    BLANK_LINE,
+    CHUNKED,
+    UNTIL_CLOSE,
+    asks_to_close,
+    encode_request_head,
+    parse_response_head,
+)
 
-__all__ = ["END", "NEED_DATA", "ClientExchange", "ResponseHead", "wire_headers"]
+__all__ = ["END", "NEED_DATA", "RECEIVE_SIZE", "ClientExchange", "ResponseHead", "wire_headers"]
 
 #: ``Host``, ``Content-Length`` and framing belong to the transport: a client's copies are dropped.
 _TRANSPORT_HEADERS: Final = frozenset({"host", "content-length", "transfer-encoding"})
@@ -25,7 +31,11 @@ _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 #: Largest status line + headers we accept; h11 raises beyond it instead of buffering for ever.
 MAX_HEAD_SIZE: Final = 64 * 1024
 _NO_BODY_STATUS: Final = frozenset({204, 304})
-_BLANK_LINE: Final = re.compile(rb"\n\r?\n")  # where h11 finds the end of a head
+#: Bytes the h11 transports ask for per read.
+RECEIVE_SIZE: Final = 64 * 1024
+#: Requests up to this size go out in one write (head and body together); larger bodies are
+#: written as they are, never copied.
+_COALESCE_LIMIT: Final = 64 * 1024
 
 
 class _Sentinel:
@@ -111,7 +121,8 @@ class ClientExchange:
         self._keep_alive = True  # fast path: neither side asked to close
 
     def request_bytes(self, request: Request, origin: tuple[str, str, int] | None = None) -> list[bytes]:
-        """Head, then body, for ``request`` (method, target and headers are validated as h11 does)."""
+        """The writes for ``request``: one, or head then body for a body past 64 KiB (method, target and
+        headers are validated as h11 does)."""
         self._method = method = request.method.encode("ascii")
         target = request.target.encode("ascii")
         headers = wire_headers(request, origin)
@@ -119,15 +130,29 @@ class ClientExchange:
         if head is not None:
             self._fast = True
             self._replay = (method, target, headers, request.body)
-            self._keep_alive = not _asks_to_close(headers)
+            self._keep_alive = not any(name.lower() == b"connection" and asks_to_close(value)
+                                       for name, value in headers)
+            body = request.body
+            if not body:
+                return [head]
             # Passthrough: a 10 MiB upload is not copied into a new buffer.
-            return [head, request.body] if request.body else [head]
+            return [head + body] if len(body) <= _COALESCE_LIMIT else [head, body]
         conn = self._conn = _new_h11()
         out = [conn.send(h11.Request(method=method, target=target, headers=headers))]
         if request.body:
             out.extend(conn.send_with_data_passthrough(h11.Data(data=request.body)) or ())
         out.append(conn.send(h11.EndOfMessage()))
-        return [b for b in out if b]
+        parts = [b for b in out if b]
+        return [b"".join(parts)] if len(request.body) <= _COALESCE_LIMIT else parts
+
+    def resendable(self, exc: Exception, *, reused: bool) -> bool:
+        """May a request that failed with ``exc`` go out again, once, on a new connection?
+
+        Yes when it went out on a reused keep-alive connection and no byte of a response came back:
+        the server had dropped the connection (reset, EOF, broken pipe). Not after our own deadlines
+        or for a request h11 refused to encode, which would fail again.
+        """
+        return reused and self.received == 0 and not isinstance(exc, PhaseTimeout | h11.LocalProtocolError)
 
     def feed(self, data: bytes) -> None:
         """Bytes received from the peer; ``b""`` means the peer closed its side."""
@@ -174,10 +199,12 @@ class ClientExchange:
         pending = self._pending
         if pending[:1] == b"\n" or pending[:2] == b"\r\n":
             return None  # no status line: h11 reports it
-        blank = _BLANK_LINE.search(pending)
+        blank = BLANK_LINE.search(pending)
         if blank is None:
-            if self._eof or len(pending) > MAX_HEAD_SIZE or (pending and pending[0] < 0x21):
+            if len(pending) > MAX_HEAD_SIZE or (pending and pending[0] < 0x21):
                 return None  # h11 has the exact error for each of these
+            if self._eof:
+                raise ClosedBeforeResponse(self.received)
             return NEED_DATA
         end = blank.end()
         if pending[end - 4:end] != b"\r\n\r\n":
@@ -290,13 +317,13 @@ class ClientExchange:
         conn = self._conn
         assert conn is not None
         state = conn.their_state
+        if self._eof and state is h11.SEND_RESPONSE and _head_incomplete(conn.trailing_data[0]):
+            raise ClosedBeforeResponse(self.received)
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError:
             if self._eof and state is h11.SEND_BODY:
                 raise self._incomplete() from None
-            if self._eof and state is h11.SEND_RESPONSE and self.received == 0:
-                raise ClosedBeforeResponse from None
             raise
         if event is h11.PAUSED:
             # Only reached if the server sends bytes after a complete response: protocol error.
@@ -337,9 +364,10 @@ def _new_h11() -> h11.Connection:
     return h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
 
 
-def _asks_to_close(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether a ``Connection`` header says ``close`` (h11's keep-alive rule)."""
-    return any(
-        name.lower() == b"connection" and b"close" in (v.strip() for v in value.lower().split(b","))
-        for name, value in headers
-    )
+def _head_incomplete(unread: bytes) -> bool:
+    """Could h11 still find a whole head in ``unread`` (no, once the peer has closed: the head was
+    cut short)? Heads h11 rejects for other reasons first (too long, not starting like a status line)
+    are left to it, so their errors stay h11's."""
+    if unread[:1] == b"\n" or unread[:2] == b"\r\n" or BLANK_LINE.search(unread) is not None:
+        return False
+    return len(unread) <= MAX_HEAD_SIZE and (not unread or unread[0] >= 0x21)

@@ -12,21 +12,16 @@ import abc
 from functools import partial
 from typing import Any
 
-import h11
-
 from muxi_proto.http import Request, Timeout
 
 from ._deadline import Deadline, within
-from ._errors import PhaseTimeout, TransportClosed, map_errors
+from ._errors import TransportClosed, map_errors
 from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
 from ._idle import IdlePool
 from ._tls import VerifyTypes, http1_ssl_context
 from .base import AsyncResponse, AsyncTransport
 
 __all__ = ["ByteStream", "H11AsyncTransport"]
-
-#: Requests up to this size go out in one write (head and body together).
-_COALESCE_LIMIT = 64 * 1024
 
 
 class ByteStream(abc.ABC):
@@ -36,7 +31,7 @@ class ByteStream(abc.ABC):
 
     @abc.abstractmethod
     async def receive(self, timeout: float | None) -> bytes:
-        """Up to 64 KiB; ``b""`` at EOF; :class:`PhaseTimeout` ``"read"`` past ``timeout``."""
+        """Up to ``RECEIVE_SIZE`` bytes; ``b""`` at EOF; :class:`PhaseTimeout` ``"read"`` past ``timeout``."""
 
     @abc.abstractmethod
     async def send(self, data: bytes, timeout: float | None) -> None:
@@ -60,20 +55,12 @@ class _Connection:
         self.exchange = ClientExchange()
 
 
-def _retryable(exc: Exception) -> bool:
-    """May a request that failed on a reused connection, before any response byte, be resent?
-
-    Yes for a connection the server had already dropped (reset, EOF, broken pipe); no for our own
-    deadlines and for requests h11 refused to encode, which would fail again.
-    """
-    return not isinstance(exc, PhaseTimeout | h11.LocalProtocolError)
-
-
 class H11AsyncTransport(AsyncTransport):
     """Keep-alive HTTP/1.1 over h11; subclasses supply :meth:`_open_stream` (and maybe ``sleep``)."""
 
-    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10) -> None:
+    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10, trust_env: bool = True) -> None:
         self._verify = verify
+        self._trust_env = trust_env
         self._ssl_context = None if isinstance(verify, bool) else http1_ssl_context(verify)
         self._pool: IdlePool[_Connection] = IdlePool(max_idle_per_origin)
         self._active: set[_Connection] = set()
@@ -109,7 +96,7 @@ class H11AsyncTransport(AsyncTransport):
                     head = await self._start(conn, request, timeout, deadline)
                 except Exception as exc:
                     await self._discard(conn)
-                    if reused and conn.exchange.received == 0 and _retryable(exc):
+                    if conn.exchange.resendable(exc, reused=reused):
                         fresh = True  # a stale keep-alive connection: once more on a new one
                         continue
                     raise
@@ -132,7 +119,7 @@ class H11AsyncTransport(AsyncTransport):
         ctx = None
         if scheme == "https":
             if self._ssl_context is None:
-                self._ssl_context = http1_ssl_context(self._verify)
+                self._ssl_context = http1_ssl_context(self._verify, trust_env=self._trust_env)
             ctx = self._ssl_context
         stream = await within(
             deadline, request.timeout.connect, lambda limit: self._open_stream(scheme, host, port, ctx, limit)
@@ -146,10 +133,7 @@ class H11AsyncTransport(AsyncTransport):
         conn: _Connection, request: Request, timeout: Timeout, deadline: Deadline | None
     ) -> ResponseHead:
         exchange, stream = conn.exchange, conn.stream
-        parts = exchange.request_bytes(request, conn.origin)
-        if len(parts) > 1 and len(request.body) <= _COALESCE_LIMIT:
-            parts = [b"".join(parts)]
-        for part in parts:
+        for part in exchange.request_bytes(request, conn.origin):
             await within(deadline, timeout.write, partial(stream.send, part))
         while True:
             head = exchange.next_head()

@@ -1,7 +1,7 @@
 """HTTP/1.1 request heads written, and response heads read, without h11 when they are plainly valid.
 
-h11 turns every message into validated events and walks its state machine for each: about 50 µs
-of CPython per request/response cycle, more than all the rest of a request costs us. The client
+h11 turns every message into validated events and walks its state machine for each, which costs
+more CPython per request/response cycle than all the rest of a request does here. The client
 exchange tries these two functions first and hands the cycle to h11 whenever one declines
 (returns None). They decline anything that is not plainly valid in the way real servers answer:
 folded or bare-LF header lines, 1xx responses, HTTP versions other than 1.0 and 1.1, repeated or
@@ -17,7 +17,10 @@ from typing import Final, NamedTuple
 
 from muxi_proto.http import Headers
 
-__all__ = ["CHUNKED", "UNTIL_CLOSE", "ParsedHead", "encode_request_head", "parse_response_head"]
+__all__ = [
+    "BLANK_LINE", "CHUNKED", "FIELD_LINE", "UNTIL_CLOSE", "ParsedHead", "asks_to_close", "encode_request_head",
+    "parse_response_head",
+]
 
 # h11's grammar (h11/_abnf.py).
 _TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
@@ -26,12 +29,20 @@ _is_token: Final = re.compile(_TOKEN).fullmatch
 _is_value: Final = re.compile(b"(?:" + _FIELD_CONTENT + b")?").fullmatch
 _is_target: Final = re.compile(rb"[\x21-\x7e]+").fullmatch
 _STATUS_LINE: Final = re.compile(rb"HTTP/(1\.[01]) ([0-9]{3})(?: (?:[ \t]|[^\x00\s])*)?").fullmatch
-_FIELD_LINE: Final = re.compile(b"(" + _TOKEN + b"):[ \t]*((?:" + _FIELD_CONTENT + b")?)[ \t]*").fullmatch
+#: One header field line (no line end): groups 1 and 2 are the name and the value without whitespace.
+FIELD_LINE: Final = re.compile(b"(" + _TOKEN + b"):[ \t]*((?:" + _FIELD_CONTENT + b")?)[ \t]*").fullmatch
+#: Where h11 finds the end of a head or a trailer section (bare LF line ends included).
+BLANK_LINE: Final = re.compile(rb"\n\r?\n")
 _DIGITS: Final = re.compile(rb"[0-9]{1,20}").fullmatch  # h11: at most 20 digits
 
 #: Body framings besides a length: chunked transfer coding, or until the server closes.
 CHUNKED: Final = -1
 UNTIL_CLOSE: Final = -2
+
+
+def asks_to_close(connection_value: bytes) -> bool:
+    """Does a ``Connection`` header value say ``close`` (h11's keep-alive rule)?"""
+    return b"close" in (token.strip() for token in connection_value.lower().split(b","))
 
 
 def encode_request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes | None:
@@ -96,7 +107,7 @@ def parse_response_head(block: bytes) -> ParsedHead | None:
     headers = []
     framing = 0
     for line in lines[1:]:
-        field = _FIELD_LINE(line)
+        field = FIELD_LINE(line)
         if field is None:  # also: folded lines, bare CR or LF, NUL
             return None
         name, value = field[1], field[2]
@@ -112,7 +123,7 @@ def parse_response_head(block: bytes) -> ParsedHead | None:
                 return None
             length = CHUNKED
             framing += 1
-        elif lower == b"connection" and b"close" in (v.strip() for v in value.lower().split(b",")):
+        elif lower == b"connection" and asks_to_close(value):
             keep_alive = False
         headers.append((name.decode("latin-1"), value.decode("latin-1")))
     if framing > 1:  # both, or either twice: h11's rules

@@ -1,9 +1,13 @@
 """TLS settings shared by every transport: one ``verify=`` vocabulary, one SSL context builder.
 
-Building a context with the system CAs costs about 20 ms, so ``verify=True`` and ``verify=False``
-(the two forms that cannot differ between transports) use one process-wide context per ALPN list,
-made on first need (:func:`shared_ssl_context`). A CA path or a context of the caller's is used per
-transport, as given.
+Building a context with the system CAs takes milliseconds (loading and parsing them), so
+``verify=True`` and ``verify=False`` (the two forms that cannot differ between transports) use one
+process-wide context per ALPN list, made on first need (:func:`shared_ssl_context`). A CA path or
+a context of the caller's is used per transport, as given.
+
+``verify=True`` trusts the system's CAs, or, as with httpx, those of ``SSL_CERT_FILE`` (a PEM
+bundle, then the only CAs) or else ``SSL_CERT_DIR`` (a hashed directory), read when a transport
+makes its context (``trust_env=False``: neither is read).
 """
 
 from __future__ import annotations
@@ -11,12 +15,17 @@ from __future__ import annotations
 import os
 import ssl
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Final, Union
 
 from muxi_proto.errors import ConfigurationError
 
-__all__ = ["HTTP1_ALPN", "VerifyTypes", "http1_ssl_context", "shared_ssl_context", "ssl_context"]
+from ._httpcore_compat import pin_alpn
+
+__all__ = ["CA_VARIABLES", "HTTP1_ALPN", "VerifyTypes", "http1_ssl_context", "shared_ssl_context", "ssl_context"]
+
+#: The environment variables ``verify=True`` reads (when ``trust_env``), in the order it tries them.
+CA_VARIABLES: Final = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 
 #: What the h11 transports (HTTP/1.1 only) offer in the TLS handshake.
 HTTP1_ALPN: Final = ("http/1.1",)
@@ -26,16 +35,46 @@ HTTP1_ALPN: Final = ("http/1.1",)
 VerifyTypes = Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
 
 
-def ssl_context(verify: VerifyTypes = True, *, alpn: list[str] | None = None) -> ssl.SSLContext:
+def _ca_source(trust_env: bool) -> tuple[str | None, str | None]:
+    """``(cafile, capath)`` for ``verify=True``: the environment's, or ``(None, None)`` for the system's."""
+    file, directory = (os.environ.get(name) or None for name in CA_VARIABLES)
+    if trust_env:
+        return (file, None) if file else (None, directory)
+    if file or directory:
+        # OpenSSL's own default paths honour these variables too: name the built-in paths instead.
+        # (Where neither exists, the system store is all there is, variables included.)
+        paths = ssl.get_default_verify_paths()
+        cafile = paths.openssl_cafile if os.path.isfile(paths.openssl_cafile) else None
+        capath = paths.openssl_capath if os.path.isdir(paths.openssl_capath) else None
+        return cafile, capath
+    return None, None
+
+
+def _verifying_context(source: tuple[str | None, str | None]) -> ssl.SSLContext:
+    cafile, capath = source
+    if cafile is None and capath is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            "INVALID_VERIFY", f"cannot load the CA certificates of {cafile or capath} ({exc})"
+        ) from exc
+
+
+def ssl_context(
+    verify: VerifyTypes = True, *, alpn: list[str] | None = None, trust_env: bool = True
+) -> ssl.SSLContext:
     """A client SSL context for ``verify``; ``alpn`` protocols are set on contexts we create.
 
     A fresh context per call (a caller's own context is returned as it is); for contexts shared
-    between transports see :func:`shared_ssl_context`.
+    between transports see :func:`shared_ssl_context`. ``trust_env``: ``verify=True`` takes the
+    CAs of ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set.
     """
     if isinstance(verify, ssl.SSLContext):
         return verify
     if verify is True:
-        ctx = ssl.create_default_context()
+        ctx = _verifying_context(_ca_source(trust_env))
     elif verify is False:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
@@ -58,51 +97,29 @@ def ssl_context(verify: VerifyTypes = True, *, alpn: list[str] | None = None) ->
     return ctx
 
 
-class _PinnedALPN(ssl.SSLContext):
-    """A context whose ALPN protocols were fixed when it was made: it is shared, so it never changes.
-
-    httpcore calls ``set_alpn_protocols`` on its context before every TLS connection. On a shared
-    context that would be a write racing other threads' handshakes (CPython creates each connection's
-    SSL object from the context without holding the GIL), and a different list would leak from one
-    transport to another. Here the list it was made with is accepted and changes nothing.
-    """
-
-    _muxi_alpn: list[str]
-
-    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
-        if list(alpn_protocols) != self._muxi_alpn:
-            raise ConfigurationError(
-                "SHARED_SSL_CONTEXT", "the ALPN protocols of a shared SSL context cannot change"
-            )
-
-
-_shared: dict[tuple[bool, tuple[str, ...]], ssl.SSLContext] = {}
+_shared: dict[tuple[bool, tuple[str, ...], tuple[str | None, str | None]], ssl.SSLContext] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_ssl_context(verify: bool, alpn: Sequence[str]) -> ssl.SSLContext:
+def shared_ssl_context(verify: bool, alpn: Sequence[str], *, trust_env: bool = True) -> ssl.SSLContext:
     """The process-wide client context for ``verify=True``/``False`` offering ``alpn``, made on first use.
 
-    Its ALPN list is fixed: setting the same list again changes nothing, another list raises
-    :class:`ConfigurationError`. Transports that would set different lists get different contexts.
+    One per ALPN list and, for ``verify=True``, per CA source (the environment's CA variables as
+    they are now, or the system store). Its ALPN list is fixed (:func:`~._httpcore_compat.pin_alpn`):
+    setting the same list again changes nothing, another list raises :class:`ConfigurationError`.
     """
-    key = (verify, tuple(alpn))
+    key = (verify, tuple(alpn), _ca_source(trust_env) if verify else (None, None))
     ctx = _shared.get(key)
     if ctx is None:
         with _shared_lock:  # two transports made at once build one context, not two
             ctx = _shared.get(key)
             if ctx is None:
-                ctx = ssl_context(verify, alpn=list(alpn))
-                # The stdlib's defaults exactly as create_default_context made them (they vary by Python
-                # version); only set_alpn_protocols changes.
-                ctx.__class__ = _PinnedALPN
-                assert isinstance(ctx, _PinnedALPN)
-                ctx._muxi_alpn = list(alpn)
+                ctx = pin_alpn(ssl_context(verify, alpn=list(alpn), trust_env=trust_env), alpn)
                 _shared[key] = ctx
     return ctx
 
 
-def http1_ssl_context(verify: VerifyTypes) -> ssl.SSLContext:
+def http1_ssl_context(verify: VerifyTypes, *, trust_env: bool = True) -> ssl.SSLContext:
     """The context of a transport that offers HTTP/1.1 only (socket, anyio, trio).
 
     ``True`` and ``False`` give the process-wide context; such transports ask for it at their first
@@ -110,5 +127,5 @@ def http1_ssl_context(verify: VerifyTypes) -> ssl.SSLContext:
     context of its own; they ask for it when made, so a bad path fails at once.
     """
     if isinstance(verify, bool):
-        return shared_ssl_context(verify, HTTP1_ALPN)
+        return shared_ssl_context(verify, HTTP1_ALPN, trust_env=trust_env)
     return ssl_context(verify, alpn=list(HTTP1_ALPN))

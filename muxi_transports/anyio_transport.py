@@ -10,13 +10,12 @@ from anyio.abc import ByteStream as AnyIOByteStream
 from anyio.abc import SocketAttribute
 
 from ._errors import PhaseTimeout
+from ._h11_exchange import RECEIVE_SIZE
 from ._h11_transport import ByteStream, H11AsyncTransport
 from ._idle import socket_is_readable
 from ._tls import VerifyTypes
 
 __all__ = ["AnyIOTransport"]
-
-_RECEIVE_SIZE = 65536
 
 
 class _AnyIOStream(ByteStream):
@@ -29,9 +28,9 @@ class _AnyIOStream(ByteStream):
     async def receive(self, timeout: float | None) -> bytes:
         try:
             if timeout is None:
-                return await self._stream.receive(_RECEIVE_SIZE)
+                return await self._stream.receive(RECEIVE_SIZE)
             with anyio.fail_after(timeout):
-                return await self._stream.receive(_RECEIVE_SIZE)
+                return await self._stream.receive(RECEIVE_SIZE)
         except anyio.EndOfStream:
             return b""
         except builtins.TimeoutError:
@@ -54,12 +53,13 @@ class _AnyIOStream(ByteStream):
 class AnyIOTransport(H11AsyncTransport):
     """Keep-alive HTTP/1.1 on anyio: one transport per event loop (asyncio or trio).
 
-    ``verify``: ``True`` (system CAs), ``False``, a CA bundle path or an :class:`ssl.SSLContext`.
-    ``max_idle_per_origin``: keep-alive connections kept per ``(scheme, host, port)``.
+    ``verify``: ``True`` (system CAs, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` unless ``trust_env``
+    is off), ``False``, a CA bundle path or an :class:`ssl.SSLContext`. ``max_idle_per_origin``:
+    keep-alive connections kept per ``(scheme, host, port)``. HTTP/1.1 only, no proxies.
     """
 
-    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10) -> None:
-        super().__init__(verify=verify, max_idle_per_origin=max_idle_per_origin)
+    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10, trust_env: bool = True) -> None:
+        super().__init__(verify=verify, max_idle_per_origin=max_idle_per_origin, trust_env=trust_env)
 
     async def _open_stream(
         self, scheme: str, host: str, port: int, ssl_ctx: ssl.SSLContext | None, timeout: float | None

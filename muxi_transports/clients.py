@@ -2,7 +2,8 @@
 
 Construction follows the official SDK: ``ServerClient(cfg)`` or ``ServerClient(url=..., key_id=...,
 secret_key=...)``, with ``MUXI_*`` environment variables filling what is not given. ``transport=``
-picks the HTTP implementation (default: httpcore); a transport passed in stays the caller's to close.
+picks the HTTP implementation (default: the fastest that serves the settings, see ``_defaults``);
+a transport passed in stays the caller's to close.
 """
 
 from __future__ import annotations

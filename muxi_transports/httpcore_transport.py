@@ -1,21 +1,20 @@
-"""The default transports: httpcore connection pools, sync and async (asyncio and trio).
+"""httpcore connection pools, sync and async (asyncio and trio): the transports for proxies, HTTP/2
+and a cap on connections in flight, which the clients pick for those (see :mod:`._defaults`).
 
-httpcore brings keep-alive pooling, pool limits, proxies and HTTP/2. Under asyncio its sockets and
-TLS go through :mod:`._asyncio_net` (asyncio's own socket calls) instead of anyio, which saves about
-90 µs of httpcore's 330 µs per request on loopback; under trio, through httpcore's trio backend.
-What the two classes share (pool options, request and header conversion) is written once as module
-functions; each class keeps only its few lines of blocking or awaiting code.
+Under asyncio httpcore's sockets and TLS go through :mod:`._asyncio_net` (asyncio's own socket
+calls) instead of anyio, which is cheaper per request; under trio, through httpcore's trio backend.
+What the two classes share (pool options, request and header conversion, error translation) is
+written once as module functions; each class keeps only its few lines of blocking or awaiting code.
+The workarounds for httpcore itself are in :mod:`._httpcore_compat`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.util
 import ssl
-import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import httpcore
@@ -26,34 +25,39 @@ from muxi_proto.http import Headers, Request, Timeout
 from ._deadline import (
     AsyncDeadlineBackend,
     AsyncNetworkStream,
+    Attempt,
     Deadline,
     DeadlineBackend,
     NetworkStream,
-    current_deadline,
+    current_attempt,
 )
-from ._errors import PhaseTimeout, TransportClosed, map_errors
+from ._errors import ClosedBeforeResponse, IncompleteBody, PhaseTimeout, TransportClosed, map_errors
 from ._h11_exchange import wire_headers
-from ._tls import VerifyTypes, shared_ssl_context, ssl_context
+from ._httpcore_compat import InFlightLimit, RequestBody, end_body, leftover_bytes, stale_connection
+from ._proxies import validate_proxy
+from ._tls import HTTP1_ALPN, VerifyTypes, shared_ssl_context, ssl_context
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport
 
 __all__ = ["AsyncHTTPCoreTransport", "HTTPCoreTransport"]
 
-#: Chunks already buffered by h11 that an abandoned body may still yield before its read fails.
-_DRAIN_LIMIT = 10_000
 
+def _proxy(url: str | None, verify: VerifyTypes, trust_env: bool) -> httpcore.Proxy | None:
+    """An httpcore proxy for ``http(s)://[user:password@]host:port``; credentials move to ``auth``.
 
-def _proxy(url: str | None) -> httpcore.Proxy | None:
-    """An httpcore proxy for ``http://[user:password@]host:port``; credentials move to ``auth``."""
+    An ``https://`` proxy is reached over TLS, verified as ``verify`` says (HTTP/1.1 only).
+    """
     if url is None:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError("INVALID_PROXY", "proxy must be an http(s) URL")
+    parts = urlsplit(validate_proxy(url))
+    proxy_tls = None
+    if parts.scheme.lower() == "https":
+        proxy_tls = _origin_ssl_context(verify, False, trust_env) if isinstance(verify, bool) else ssl_context(
+            verify, alpn=list(HTTP1_ALPN))
     if parts.username is None:
-        return httpcore.Proxy(url)
+        return httpcore.Proxy(url, ssl_context=proxy_tls)
     auth = (unquote(parts.username), unquote(parts.password or ""))
     bare = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
-    return httpcore.Proxy(bare, auth=auth)
+    return httpcore.Proxy(bare, auth=auth, ssl_context=proxy_tls)
 
 
 def _pool_options(
@@ -63,14 +67,15 @@ def _pool_options(
     max_connections: int | None,
     max_idle_connections: int | None,
     keepalive_expiry: float | None,
+    trust_env: bool,
 ) -> dict[str, Any]:
     if http2 and importlib.util.find_spec("h2") is None:
         raise ConfigurationError(
             "HTTP2_UNAVAILABLE", "http2=True needs the h2 package (pip install muxi-client[http2])"
         )
     return {
-        "ssl_context": _origin_ssl_context(verify, http2),
-        "proxy": _proxy(proxy),
+        "ssl_context": _origin_ssl_context(verify, http2, trust_env),
+        "proxy": _proxy(proxy, verify, trust_env),
         "max_connections": max_connections,
         "max_keepalive_connections": max_idle_connections,
         "keepalive_expiry": keepalive_expiry,
@@ -79,47 +84,15 @@ def _pool_options(
     }
 
 
-def _origin_ssl_context(verify: VerifyTypes, http2: bool) -> ssl.SSLContext:
+def _origin_ssl_context(verify: VerifyTypes, http2: bool, trust_env: bool = True) -> ssl.SSLContext:
     """The context for TLS to origins: for ``verify=True``/``False``, one per process and ALPN list.
 
     httpcore sets ``["http/1.1", "h2"]`` or ``["http/1.1"]`` on it before each connection, the very
     list the shared context was made with, so pools with either setting can share safely.
     """
     if isinstance(verify, bool):
-        return shared_ssl_context(verify, ["http/1.1", "h2"] if http2 else ["http/1.1"])
+        return shared_ssl_context(verify, ["http/1.1", "h2"] if http2 else ["http/1.1"], trust_env=trust_env)
     return ssl_context(verify)
-
-
-class _Body:
-    """The request body for httpcore, iterable again for a retry.
-
-    Not ``bytes``: httpcore would wrap those in an async generator, which a failed write leaves
-    unfinished for the garbage collector (and trio warns). This iterates without generators.
-    """
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter((self._data,))
-
-    def __aiter__(self) -> _OneChunk:
-        return _OneChunk(self._data)
-
-
-class _OneChunk:
-    __slots__ = ("_data",)
-
-    def __init__(self, data: bytes | None) -> None:
-        self._data = data
-
-    async def __anext__(self) -> bytes:
-        data, self._data = self._data, None
-        if data is None:
-            raise StopAsyncIteration
-        return data
 
 
 def _pool_wait_cut(timeout: Timeout) -> bool:
@@ -142,7 +115,7 @@ def _core_request(request: Request, origin: tuple[str, str, int]) -> httpcore.Re
         request.method.encode("ascii"),
         url,
         headers=wire_headers(request, origin),
-        content=_Body(request.body),
+        content=RequestBody(request.body),
         extensions={
             "timeout": {
                 "connect": timeout.connect,
@@ -169,28 +142,20 @@ def _has_idle(pool: httpcore.ConnectionPool | httpcore.AsyncConnectionPool, orig
     return any(conn.is_idle() and conn.can_handle_request(core_origin) for conn in connections)
 
 
-def _stale(exc: Exception) -> bool:
-    """Does ``exc`` look like a server that dropped an idle keep-alive connection?
-
-    httpcore retries only when it knows a connection is unusable before sending; a server that
-    closed the connection just as the request went out shows up as one of these instead.
-    """
-    if isinstance(exc, httpcore.RemoteProtocolError):
-        return "without sending a response" in str(exc)
-    return isinstance(exc, httpcore.ReadError | httpcore.WriteError)
+def _raise_head_failure(exc: Exception, attempt: Attempt) -> NoReturn:
+    """Raise what a failure before the response head means, told by what the connection saw, not by
+    the message: httpcore raises ``RemoteProtocolError`` both for a malformed head and for a server
+    that closed the connection before its head was complete; only the second met the end of it."""
+    if isinstance(exc, httpcore.RemoteProtocolError) and attempt.peer_closed:
+        raise ClosedBeforeResponse(attempt.received) from exc
+    raise exc
 
 
-def _leftover_bytes(response: httpcore.Response) -> bool:
-    """Did the server send bytes past the end of this complete HTTP/1.1 response?
-
-    They would be read as the answer to the next request on the connection (a desynchronised or
-    forged response), yet httpcore 1.0 pools such a connection. Its h11 state is private: anything
-    not shaped as expected (HTTP/2, another httpcore) reads as "no".
-    """
-    stream = getattr(response.stream, "_stream", None)
-    h11_state = getattr(getattr(stream, "_connection", None), "_h11_state", None)
-    trailing = getattr(h11_state, "trailing_data", None)
-    return isinstance(trailing, tuple) and bool(trailing[0])
+def _raise_body_failure(exc: Exception, attempt: Attempt) -> NoReturn:
+    """The same while reading the body: cut short by the end of the connection, or malformed."""
+    if isinstance(exc, httpcore.RemoteProtocolError) and attempt.peer_closed:
+        raise IncompleteBody("the server closed the connection before the end of the body") from exc
+    raise exc
 
 
 def _discard(response: httpcore.Response) -> None:
@@ -207,10 +172,13 @@ def _headers(response: httpcore.Response) -> Headers:
 class HTTPCoreTransport(Transport):
     """Blocking HTTP on an httpcore connection pool (thread-safe).
 
-    ``verify``: ``True`` (system CAs), ``False``, a CA bundle path or an :class:`ssl.SSLContext`.
-    ``proxy``: an ``http://`` proxy URL. ``http2``: negotiate HTTP/2 over TLS (needs ``h2``).
-    ``max_connections``: requests in flight at once (more wait, up to the ``pool`` timeout);
-    ``max_idle_connections``: keep-alive connections kept; ``keepalive_expiry``: idle seconds.
+    ``verify``: ``True`` (system CAs, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` unless ``trust_env``
+    is off), ``False``, a CA bundle path or an :class:`ssl.SSLContext`. ``proxy``: an ``http://``
+    or ``https://`` proxy URL (``https://`` origins go through it with ``CONNECT``; the environment's
+    proxy variables are the clients' business, not the transport's). ``http2``: negotiate HTTP/2
+    over TLS (needs ``h2``). ``max_connections``: requests in flight at once (more wait, up to the
+    ``pool`` timeout); ``max_idle_connections``: keep-alive connections kept; ``keepalive_expiry``:
+    idle seconds.
     """
 
     def __init__(
@@ -222,15 +190,12 @@ class HTTPCoreTransport(Transport):
         max_connections: int | None = 100,
         max_idle_connections: int | None = 20,
         keepalive_expiry: float | None = 60.0,
+        trust_env: bool = True,
     ) -> None:
-        # httpcore 1.0.9's sync pool can close a connection it has just handed to a waiting
-        # thread (encode/httpcore#1110: EBADF or a hang until the read timeout). We keep its
-        # queue empty: our own semaphore bounds requests in flight, httpcore's limit is off, and
-        # it may keep as many idle connections as can be busy, so it never trims one in use.
-        idle = max_connections if max_connections is not None else max_idle_connections
-        options = _pool_options(verify, proxy, http2, None, idle, keepalive_expiry)
+        limit, idle = InFlightLimit.pool_limits(max_connections, max_idle_connections)
+        options = _pool_options(verify, proxy, http2, limit, idle, keepalive_expiry, trust_env)
         self._pool = httpcore.ConnectionPool(**options, network_backend=DeadlineBackend())
-        self._slots = threading.BoundedSemaphore(max_connections) if max_connections else None
+        self._in_flight = InFlightLimit(max_connections)
         self._closed = False
 
     def send(self, request: Request) -> SyncResponse:
@@ -239,43 +204,46 @@ class HTTPCoreTransport(Transport):
         with map_errors(request):
             if self._closed:
                 raise TransportClosed
-            slot = self._take_slot(request.timeout.pool, deadline)
-            token = current_deadline.set(deadline) if deadline is not None else None
+            timeout = request.timeout.pool
+            limit, cut = (timeout, False) if deadline is None else deadline.limit(timeout)
+            permit = self._in_flight.take(limit)
+            if permit is None:
+                raise PhaseTimeout("total" if cut else "pool")
             try:
-                response = self._send(request)
+                response, attempt = self._send(request, deadline)
             except BaseException:
-                slot.release()
+                permit.release()
                 raise
-            finally:
-                if token is not None:
-                    current_deadline.reset(token)
 
         def close() -> None:
             try:
                 response.close()
             finally:
-                slot.release()
+                permit.release()
 
-        body = _iter_body(response, request, close, deadline)
+        body = _iter_body(response, request, close, attempt)
         return SyncResponse(response.status, _headers(response), body, request=request, on_close=close)
 
-    def _take_slot(self, timeout: float | None, deadline: Deadline | None) -> _Slot:
-        if self._slots is None:
-            return _Slot(None)
-        limit, cut = (timeout, False) if deadline is None else deadline.limit(timeout)
-        if not self._slots.acquire(timeout=limit):
-            raise PhaseTimeout("total" if cut else "pool")
-        return _Slot(self._slots)
-
-    def _send(self, request: Request) -> httpcore.Response:
+    def _send(self, request: Request, deadline: Deadline | None) -> tuple[httpcore.Response, Attempt]:
         origin = request.origin
         reused = _has_idle(self._pool, origin)
+        attempt = Attempt(deadline)
+        token = current_attempt.set(attempt)
         try:
-            return self._pool.handle_request(_core_request(request, origin))
-        except Exception as exc:
-            if not (reused and _stale(exc)):
-                raise
-            return self._pool.handle_request(_core_request(request, origin))  # once, on a new connection
+            try:
+                return self._pool.handle_request(_core_request(request, origin)), attempt
+            except Exception as exc:
+                if not stale_connection(exc, reused=reused, received=attempt.received,
+                                        peer_closed=attempt.peer_closed):
+                    _raise_head_failure(exc, attempt)
+            attempt = Attempt(deadline)  # once more, on a new connection
+            current_attempt.set(attempt)
+            try:
+                return self._pool.handle_request(_core_request(request, origin)), attempt
+            except Exception as exc:
+                _raise_head_failure(exc, attempt)
+        finally:
+            current_attempt.reset(token)
 
     def close(self) -> None:
         """Close every pooled connection; later requests fail."""
@@ -291,44 +259,29 @@ class HTTPCoreTransport(Transport):
         return f"<HTTPCoreTransport connections={self.connections}>"
 
 
-class _Slot:
-    """A permit of :class:`HTTPCoreTransport`'s semaphore, released exactly once."""
-
-    __slots__ = ("_semaphore",)
-
-    def __init__(self, semaphore: threading.BoundedSemaphore | None) -> None:
-        self._semaphore = semaphore
-
-    def release(self) -> None:
-        semaphore, self._semaphore = self._semaphore, None
-        if semaphore is not None:
-            semaphore.release()
-
-
 def _iter_body(
-    response: httpcore.Response, request: Request, close: Callable[[], None], deadline: Deadline | None
+    response: httpcore.Response, request: Request, close: Callable[[], None], attempt: Attempt
 ) -> Iterator[bytes]:
     # httpcore closes the connection itself when iteration fails; we only translate the error.
     # It releases a connection to the pool on close(), so close as soon as the body is done.
     with map_errors(request):
-        if deadline is None:
-            yield from response.stream  # type: ignore[misc]
-        else:
-            yield from _within_deadline(response.stream, deadline)  # type: ignore[arg-type]
-        if _leftover_bytes(response):
+        yield from _observed(response.stream, attempt)  # type: ignore[arg-type]
+        if leftover_bytes(response):
             _discard(response)
         close()
 
 
-def _within_deadline(stream: Iterable[bytes], deadline: Deadline) -> Iterator[bytes]:
-    """``stream`` with each read bounded by ``deadline`` (set for the read only, not while yielding)."""
+def _observed(stream: Iterable[bytes], attempt: Attempt) -> Iterator[bytes]:
+    """``stream`` with each read made for ``attempt`` (its deadline; what it sees), not while yielding."""
     chunks = iter(stream)
     while True:
-        token = current_deadline.set(deadline)
+        token = current_attempt.set(attempt)
         try:
             chunk = next(chunks, None)
+        except Exception as exc:
+            _raise_body_failure(exc, attempt)
         finally:
-            current_deadline.reset(token)
+            current_attempt.reset(token)
         if chunk is None:
             return
         yield chunk
@@ -349,8 +302,11 @@ class AsyncHTTPCoreTransport(AsyncTransport):
         max_connections: int | None = 100,
         max_idle_connections: int | None = 20,
         keepalive_expiry: float | None = 60.0,
+        trust_env: bool = True,
     ) -> None:
-        options = _pool_options(verify, proxy, http2, max_connections, max_idle_connections, keepalive_expiry)
+        options = _pool_options(
+            verify, proxy, http2, max_connections, max_idle_connections, keepalive_expiry, trust_env
+        )
         self._pool = httpcore.AsyncConnectionPool(**options, network_backend=AsyncDeadlineBackend())
         self._closed = False
 
@@ -360,29 +316,35 @@ class AsyncHTTPCoreTransport(AsyncTransport):
         with map_errors(request):
             if self._closed:
                 raise TransportClosed
-            token = current_deadline.set(deadline) if deadline is not None else None
             try:
-                response = await self._send(request)
+                response, attempt = await self._send(request, deadline)
             except httpcore.PoolTimeout:
                 if _pool_wait_cut(request.timeout):
                     raise PhaseTimeout("total") from None
                 raise
-            finally:
-                if token is not None:
-                    current_deadline.reset(token)
-        body = _AsyncBody(response, request, deadline)
+        body = _AsyncBody(response, request, attempt)
         return AsyncResponse(response.status, _headers(response), body, request=request, on_close=body.aclose)
 
-    async def _send(self, request: Request) -> httpcore.Response:
+    async def _send(self, request: Request, deadline: Deadline | None) -> tuple[httpcore.Response, Attempt]:
         origin = request.origin
         reused = _has_idle(self._pool, origin)
+        attempt = Attempt(deadline)
+        token = current_attempt.set(attempt)
         try:
-            return await self._pool.handle_async_request(_core_request(request, origin))
-        except Exception as exc:
-            if not (reused and _stale(exc)):
-                raise
-            # once, on a new connection
-            return await self._pool.handle_async_request(_core_request(request, origin))
+            try:
+                return await self._pool.handle_async_request(_core_request(request, origin)), attempt
+            except Exception as exc:
+                if not stale_connection(exc, reused=reused, received=attempt.received,
+                                        peer_closed=attempt.peer_closed):
+                    _raise_head_failure(exc, attempt)
+            attempt = Attempt(deadline)  # once more, on a new connection
+            current_attempt.set(attempt)
+            try:
+                return await self._pool.handle_async_request(_core_request(request, origin)), attempt
+            except Exception as exc:
+                _raise_head_failure(exc, attempt)
+        finally:
+            current_attempt.reset(token)
 
     async def aclose(self) -> None:
         """Close every pooled connection; later requests fail."""
@@ -399,19 +361,15 @@ class AsyncHTTPCoreTransport(AsyncTransport):
 
 
 class _AsyncBody:
-    """httpcore's body iterator with errors translated and its generators ended explicitly.
+    """httpcore's body iterator with errors translated and its generators ended explicitly
+    (:func:`~._httpcore_compat.end_body`)."""
 
-    httpcore iterates a body through a chain of async generators. One abandoned half-way is
-    finalised later by the garbage collector, and trio warns about each (``ResourceWarning``),
-    so :meth:`aclose` ends the chain itself.
-    """
+    __slots__ = ("_attempt", "_iterator", "_request", "_response")
 
-    __slots__ = ("_deadline", "_iterator", "_request", "_response")
-
-    def __init__(self, response: httpcore.Response, request: Request, deadline: Deadline | None) -> None:
+    def __init__(self, response: httpcore.Response, request: Request, attempt: Attempt) -> None:
         self._response = response
         self._request = request
-        self._deadline = deadline
+        self._attempt = attempt
         self._iterator: AsyncIterator[bytes] | None = None
 
     def __aiter__(self) -> _AsyncBody:
@@ -422,14 +380,19 @@ class _AsyncBody:
             stream = self._response.stream
             assert hasattr(stream, "__aiter__")
             self._iterator = stream.__aiter__()
-        token = current_deadline.set(self._deadline) if self._deadline is not None else None
+        token = current_attempt.set(self._attempt)
         try:
             with map_errors(self._request):
-                return await self._iterator.__anext__()
+                try:
+                    return await self._iterator.__anext__()
+                except StopAsyncIteration:
+                    raise
+                except Exception as exc:
+                    _raise_body_failure(exc, self._attempt)
         except StopAsyncIteration:
             # httpcore releases a connection to the pool on close: do it as soon as the body ends.
             self._iterator = None
-            if _leftover_bytes(self._response):
+            if leftover_bytes(self._response):
                 _discard(self._response)
             await self._response.aclose()
             raise
@@ -437,16 +400,11 @@ class _AsyncBody:
             self._iterator = None  # the exception has ended httpcore's generators already
             raise
         finally:
-            if token is not None:
-                current_deadline.reset(token)
+            current_attempt.reset(token)
 
     async def aclose(self) -> None:
         iterator, self._iterator = self._iterator, None
         # Closing an unfinished response closes its connection (never pooled half-read).
         await self._response.aclose()
         if iterator is not None:
-            # With the connection closed, resuming the generators makes the innermost read fail
-            # at once, which ends every generator of the chain now: nothing left for the GC.
-            with contextlib.suppress(Exception):
-                for _ in range(_DRAIN_LIMIT):
-                    await iterator.__anext__()
+            await end_body(iterator)

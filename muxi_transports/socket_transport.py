@@ -12,22 +12,17 @@ import socket
 import threading
 from typing import Final
 
-import h11
-
 from muxi_proto.http import Request, Timeout
 
 from ._deadline import Deadline, cut_to
 from ._errors import PhaseTimeout, TransportClosed, chainable, map_exception
-from ._h11_exchange import END, NEED_DATA, ClientExchange, ResponseHead
+from ._h11_exchange import END, NEED_DATA, RECEIVE_SIZE, ClientExchange, ResponseHead
 from ._idle import IdlePool, socket_is_readable
 from ._tls import VerifyTypes, http1_ssl_context
 from .base import SyncResponse, Transport
 
 __all__ = ["SocketTransport"]
 
-_RECEIVE_SIZE: Final = 65536
-#: Requests up to this size go out in one write (head and body together).
-_COALESCE_LIMIT: Final = 64 * 1024
 _UNSET: Final = -1.0  # no timeout set on a socket yet (None means "wait for ever")
 
 
@@ -60,7 +55,7 @@ class _Connection:
     def receive(self, timeout: float | None) -> bytes:
         self.settimeout(timeout)
         try:
-            return self.sock.recv(_RECEIVE_SIZE)
+            return self.sock.recv(RECEIVE_SIZE)
         except TimeoutError as exc:
             if exc.errno is not None:
                 raise
@@ -74,22 +69,19 @@ class _Connection:
         self.sock.close()
 
 
-def _retryable(exc: Exception) -> bool:
-    """May a request that failed on a reused connection, before any response byte, be resent?"""
-    return not isinstance(exc, PhaseTimeout | h11.LocalProtocolError)
-
-
 class SocketTransport(Transport):
     """Keep-alive HTTP/1.1 on plain sockets, blocking and thread-safe.
 
-    ``verify``: ``True`` (system CAs), ``False``, a CA bundle path or an :class:`ssl.SSLContext`.
-    ``max_idle_per_origin``: keep-alive connections kept per ``(scheme, host, port)``. There is no
-    limit on connections in use at once (one per thread sending); no proxies, no HTTP/2 (use
-    :class:`HTTPCoreTransport` for those).
+    ``verify``: ``True`` (system CAs, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` unless ``trust_env``
+    is off), ``False``, a CA bundle path or an :class:`ssl.SSLContext`. ``max_idle_per_origin``:
+    keep-alive connections kept per ``(scheme, host, port)``. There is no limit on connections in
+    use at once (one per thread sending); no proxies, no HTTP/2 (:class:`HTTPCoreTransport` has
+    those, and the clients switch to it when asked for them).
     """
 
-    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10) -> None:
+    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10, trust_env: bool = True) -> None:
         self._verify = verify
+        self._trust_env = trust_env
         self._ssl_context = None if isinstance(verify, bool) else http1_ssl_context(verify)
         self._pool: IdlePool[_Connection] = IdlePool(max_idle_per_origin)
         self._active: set[_Connection] = set()
@@ -123,7 +115,7 @@ class SocketTransport(Transport):
                     head = self._start(conn, request, timeout, deadline)
                 except Exception as exc:
                     self._discard(conn)
-                    if reused and conn.exchange.received == 0 and _retryable(exc):
+                    if conn.exchange.resendable(exc, reused=reused):
                         fresh = True  # a stale keep-alive connection: once more on a new one
                         continue
                     raise
@@ -175,7 +167,7 @@ class SocketTransport(Transport):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 if self._ssl_context is None:
-                    self._ssl_context = http1_ssl_context(self._verify)
+                    self._ssl_context = http1_ssl_context(self._verify, trust_env=self._trust_env)
                 # The handshake is a step of its own: the connect timeout again, cut to the time left.
                 # A peer that closes without close_notify ends the stream (HTTP frames its own bodies).
                 limit, scope = cut_to(deadline, timeout)
@@ -195,10 +187,7 @@ class SocketTransport(Transport):
     @staticmethod
     def _start(conn: _Connection, request: Request, timeout: Timeout, deadline: Deadline | None) -> ResponseHead:
         exchange = conn.exchange
-        parts = exchange.request_bytes(request, conn.origin)
-        if len(parts) > 1 and len(request.body) <= _COALESCE_LIMIT:
-            parts = [b"".join(parts)]
-        for part in parts:
+        for part in exchange.request_bytes(request, conn.origin):
             limit, scope = cut_to(deadline, timeout.write)
             with scope:
                 conn.send(part, limit)

@@ -7,13 +7,12 @@ import ssl
 import trio
 
 from ._errors import PhaseTimeout
+from ._h11_exchange import RECEIVE_SIZE
 from ._h11_transport import ByteStream, H11AsyncTransport
 from ._idle import socket_is_readable
 from ._tls import VerifyTypes
 
 __all__ = ["TrioTransport"]
-
-_RECEIVE_SIZE = 65536
 
 
 class _TrioStream(ByteStream):
@@ -25,10 +24,10 @@ class _TrioStream(ByteStream):
 
     async def receive(self, timeout: float | None) -> bytes:
         if timeout is None:
-            return bytes(await self._stream.receive_some(_RECEIVE_SIZE))
+            return bytes(await self._stream.receive_some(RECEIVE_SIZE))
         try:
             with trio.fail_after(timeout):
-                return bytes(await self._stream.receive_some(_RECEIVE_SIZE))
+                return bytes(await self._stream.receive_some(RECEIVE_SIZE))
         except trio.TooSlowError:
             raise PhaseTimeout("read") from None
 
@@ -49,12 +48,13 @@ class _TrioStream(ByteStream):
 class TrioTransport(H11AsyncTransport):
     """Keep-alive HTTP/1.1 on trio (``trio.open_tcp_stream``, ``trio.SSLStream``).
 
-    ``verify``: ``True`` (system CAs), ``False``, a CA bundle path or an :class:`ssl.SSLContext`.
-    ``max_idle_per_origin``: keep-alive connections kept per ``(scheme, host, port)``.
+    ``verify``: ``True`` (system CAs, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` unless ``trust_env``
+    is off), ``False``, a CA bundle path or an :class:`ssl.SSLContext`. ``max_idle_per_origin``:
+    keep-alive connections kept per ``(scheme, host, port)``. HTTP/1.1 only, no proxies.
     """
 
-    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10) -> None:
-        super().__init__(verify=verify, max_idle_per_origin=max_idle_per_origin)
+    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10, trust_env: bool = True) -> None:
+        super().__init__(verify=verify, max_idle_per_origin=max_idle_per_origin, trust_env=trust_env)
 
     async def _open_stream(
         self, scheme: str, host: str, port: int, ssl_ctx: ssl.SSLContext | None, timeout: float | None

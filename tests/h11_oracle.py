@@ -2,6 +2,10 @@
 
 ``oracle`` feeds h11 alone, piece by piece: the behaviour before our shortcuts existed. ``ours`` runs
 the transports' :class:`ClientExchange` on the same pieces. Property tests compare the two.
+
+Outcomes: ``complete``, ``need-data``, ``incomplete`` (the body cut short by the end of the
+connection), ``closed`` (the connection ended before the response head was complete, after any
+number of bytes: a ``ConnectionError`` on every transport), ``protocol`` (malformed).
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ def oracle(method: str, pieces: list[bytes], eof: bool) -> Outcome:
         except h11.RemoteProtocolError:
             if closed and state is h11.SEND_BODY:
                 return head, body, "incomplete", False
-            if closed and state is h11.SEND_RESPONSE and not any(pieces):
+            # The end of the connection is fed only once h11 asked for more data, so an error now is
+            # about the head it was still waiting for (none, or part of one): the peer went away.
+            if closed and state is h11.SEND_RESPONSE:
                 return head, body, "closed", False
             return head, body, "protocol", False
         if event is h11.NEED_DATA:

@@ -3,6 +3,8 @@
 Every test runs under anyio's pytest plugin; the sync flavours run their blocking client in a worker
 thread of an asyncio test, so one test body covers all seven combinations:
 
+- the clients' default transports (``default``: no ``transport=`` given, whatever the client picks),
+  blocking and async on asyncio and on trio,
 - sync ``HTTPCoreTransport`` and ``SocketTransport`` (``FormationClient`` / ``ServerClient``),
 - ``AsyncHTTPCoreTransport`` and ``AnyIOTransport`` on asyncio and on trio,
 - ``TrioTransport`` on trio.
@@ -37,6 +39,7 @@ from muxi_transports import (
     SocketTransport,
     Transport,
 )
+from muxi_transports._defaults import async_transport, sync_transport
 
 #: Seconds after which a call counts as hung (far above any timeout the tests configure).
 HANG_GUARD = 15.0
@@ -53,7 +56,16 @@ class Flavour:
     def sync(self) -> bool:
         return self.transport.startswith("sync-")
 
+    @property
+    def default(self) -> bool:
+        """The client's own choice (tests that need the transport first get what the client would make)."""
+        return self.transport in ("sync-default", "default")
+
     def make_transport(self, **options: Any) -> Transport | AsyncTransport:
+        if self.transport == "sync-default":
+            return sync_transport("http://127.0.0.1", **options)
+        if self.transport == "default":
+            return async_transport("http://127.0.0.1", **options)
         if self.transport == "sync-httpcore":
             return HTTPCoreTransport(**options)
         if self.transport == "sync-socket":
@@ -71,6 +83,9 @@ class Flavour:
 
 
 FLAVOURS = [
+    Flavour("asyncio", "sync-default"),
+    Flavour("asyncio", "default"),
+    Flavour("trio", "default"),
     Flavour("asyncio", "sync-httpcore"),
     Flavour("asyncio", "sync-socket"),
     Flavour("asyncio", "httpcore"),
@@ -128,11 +143,16 @@ async def call(
     owned = transport is None
     cls = _client_class(flavour, config)
 
+    def make_client() -> Any:
+        if transport is None and flavour.default:
+            return cls(config, **options)  # the client picks (and owns) its default transport
+        return cls(config, transport=transport or flavour.make_transport(), **options)
+
     if flavour.sync:
         def blocking() -> Outcome:
-            t = transport or flavour.make_transport()
+            client = make_client()
+            t = client.transport
             out = Outcome(transport=t)
-            client = cls(config, transport=t, **options)
             try:
                 result = getattr(client, method)(*args, **kwargs)
                 out.value = list(result) if stream else result
@@ -146,9 +166,9 @@ async def call(
         with anyio.fail_after(HANG_GUARD):
             return await anyio.to_thread.run_sync(blocking, abandon_on_cancel=True)
 
-    t = transport or flavour.make_transport()
+    client = make_client()
+    t = client.transport
     out = Outcome(transport=t)
-    client = cls(config, transport=t, **options)
     try:
         with anyio.fail_after(HANG_GUARD):
             try:

@@ -50,6 +50,12 @@ JSON_CASES: list[tuple[str, list[Action], type[MuxiError], str | None]] = [
     ("reset before the status line", [Reset()], ConnectionError, None),
     ("closed before the status line", [Finish()], ConnectionError, None),
     ("reset mid-headers", [Send(b"HTTP/1.1 200 OK\r\nContent-Ty"), Reset()], ConnectionError, None),
+    ("framing field in the trailer",
+     [Send(JSON_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunk(b"{}") + b"0\r\nContent-Length: x\r\n\r\n"),
+      Silent()], ProtocolError, None),
+    ("two Transfer-Encodings in the trailer",
+     [Send(JSON_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunk(b"{}")
+           + b"0\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), Silent()], ProtocolError, None),
     ("reset mid-body", [Send(JSON_HEAD + b'Content-Length: 100\r\n\r\n{"a":'), Reset()], ConnectionError, None),
     ("truncated chunked body",
      [Send(JSON_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunk(b'{"a":1')), Finish()], ProtocolError, None),
@@ -124,6 +130,30 @@ async def test_stream_fault(
         else:
             await _assert_released(outcome.held, server)
         assert len(server.requests) == 1 and server.errors == []
+
+
+# A head cut short by the end of the connection, at several points and in each way the head is read
+# (our codec, h11 for bare-LF or interim responses): a plain ConnectionError on every transport, never a
+# ProtocolError, so a retry decision on the error type is the same whichever transport runs.
+TRUNCATED_HEADS = {
+    "in the status line": b"HTTP/1.1 2",
+    "after the status line": b"HTTP/1.1 200 OK\r\n",
+    "mid-header": b"HTTP/1.1 200 OK\r\nContent-Ty",
+    "before the blank line": JSON_HEAD + b"Content-Length: 2\r\n",
+    "bare-LF head": b"HTTP/1.1 200 OK\nContent-Type: application/json\n",
+    "after an interim response": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-",
+    "only an interim response": b"HTTP/1.1 100 Continue\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("cut", list(TRUNCATED_HEADS))
+async def test_a_head_cut_short_by_the_server_closing_is_a_connection_error(flavour: Flavour, cut: str) -> None:
+    with RawServer([Send(TRUNCATED_HEADS[cut]), Finish()]) as server:
+        outcome = await call(flavour, config(server), "get_status")
+        exc = outcome.raised(ConnectionError)
+        assert type(exc) is ConnectionError, exc
+        assert "closed the connection" in exc.message
+        await _assert_released(outcome.held, server)
 
 
 async def test_connection_refused(flavour: Flavour, closed_port: int) -> None:

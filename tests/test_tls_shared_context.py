@@ -18,7 +18,14 @@ from conftest import ServeFactory
 
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Request
-from muxi_transports import AnyIOTransport, AsyncHTTPCoreTransport, HTTPCoreTransport, SocketTransport, _tls
+from muxi_transports import (
+    AnyIOTransport,
+    AsyncHTTPCoreTransport,
+    HTTPCoreTransport,
+    SocketTransport,
+    _httpcore_compat,
+    _tls,
+)
 from muxi_transports.httpcore_transport import _origin_ssl_context
 from muxi_transports.testing import ResponseWriter, ServerRequest
 from muxi_transports.trio_transport import TrioTransport
@@ -139,7 +146,7 @@ async def test_async_transport_connects_through_the_shared_context(
 ) -> None:
     server = serve(hello, ssl_context=server_ssl_context)
     async with AsyncHTTPCoreTransport(verify=False) as transport:
-        assert isinstance(_pool_context(transport), _tls._PinnedALPN)
+        assert isinstance(_pool_context(transport), _httpcore_compat._PinnedALPN)
         for _ in range(2):
             async with await transport.send(Request("GET", server.url)) as response:
                 assert await response.aread() == b"secure"

@@ -23,7 +23,15 @@ EXT = st.sampled_from(["", ";x", ";a=b", ";q=\"v;w\"", ";\r", ";\x00\x01"])
 TRAILER_LINE = st.sampled_from([
     "X-A: 1", "X-Empty:", "X-Sp:  two words  ", " folded", "\tfolded", "bad line", "X-Nul: a\x00b",
     "Content-MD5: abc", ": novalue",
+    # Framing fields, which h11 holds to the rules of a head: one digits-only Content-Length (repeats
+    # agreeing, "5, 5" too), at most one Transfer-Encoding, and only "chunked".
+    "Content-Length: x", "Content-Length: 5", "content-length: 6", "Content-Length: 5, 5", "Content-Length: 5, 6",
+    "Content-Length: 123456789012345678901", "Transfer-Encoding: chunked", "Transfer-Encoding: gzip",
+    "TRANSFER-ENCODING: Chunked", " 7",
 ])
+#: Trailer lines that make an otherwise well-formed body fail (alone, or with the others drawn).
+HOSTILE_TRAILERS = (b"bad line", b"\x00", b": novalue", b"Content-Length: x", b"5, 6", b"123456789012345678901",
+                    b"gzip")
 
 
 @st.composite
@@ -39,8 +47,9 @@ def chunked_body(draw: st.DrawFn) -> tuple[bytes, bytes]:
         data += piece
     last = draw(st.sampled_from(["0", "000", "0;end"]))
     trailers = draw(st.lists(TRAILER_LINE, max_size=3))
-    eol = draw(st.sampled_from(["\r\n", "\n"]))
-    wire += (last + "\r\n" + "".join(t + eol for t in trailers) + eol).encode("latin-1")
+    eols = [draw(st.sampled_from(["\r\n", "\n"])) for _ in range(len(trailers) + 1)]  # bare LF lines too
+    wire += (last + "\r\n" + "".join(t + eol for t, eol in zip(trailers, eols, strict=False)) + eols[-1]).encode(
+        "latin-1")
     return wire, data
 
 
@@ -97,9 +106,11 @@ def test_decoder_alone_gives_the_body_under_any_feeding(data: st.DataObject) -> 
             out += decoder.read()
         out += decoder.read()  # an error found after some data is raised by the next call
     except h11.RemoteProtocolError:
-        # Only hostile trailer lines make a well-formed body fail.
-        assert any(bad in wire for bad in (b"bad line", b"\x00", b": novalue", b"\n folded", b"\n\tfolded",
-                                           b"\r\n folded", b"\r\n\tfolded"))
+        # Only hostile trailer lines make a well-formed body fail (a fold at the start, or one that
+        # turns a Content-Length into "5 7", or framing fields that clash).
+        tail = wire[wire.rfind(b"\r\n0"):] if b"\r\n0" in wire else wire
+        assert any(bad in tail for bad in (*HOSTILE_TRAILERS, b"\n folded", b"\n\tfolded", b"\n 7")) or (
+            tail.lower().count(b"transfer-encoding") > 1 or tail.lower().count(b"content-length") > 1)
         return
     assert out == body
     assert decoder.done
@@ -161,3 +172,26 @@ def test_a_big_read_is_handed_over_in_batches() -> None:
     assert b"".join(batches) == b"".join(frames)
     assert len(batches) > 3 and all(len(b) < READ_LIMIT + 100 for b in batches)
     assert decoder.done
+
+
+@pytest.mark.parametrize("trailer", [
+    b"Content-Length: x\r\n\r\n", b"Content-Length: 5\r\nContent-Length: 6\r\n\r\n", b"Content-Length: 5, 6\r\n\r\n",
+    b"Transfer-Encoding: gzip\r\n\r\n", b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"Content-Length: x\n\n", b"Content-Length: 5\r\n 6\r\n\r\n",
+])
+def test_framing_fields_in_a_trailer_make_the_response_malformed_as_with_h11(trailer: bytes) -> None:
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n" + trailer
+    for method in ("GET", "POST"):
+        expected = oracle(method, [wire], False)
+        assert expected[2] == "protocol" and not expected[3]
+        assert ours(method, [wire], False) == expected  # rejected, so the connection is never reused
+
+
+@pytest.mark.parametrize("trailer", [
+    b"Content-Length: 5\r\n\r\n", b"Content-Length: 5, 5\r\n\r\n", b"Transfer-Encoding: chunked\r\n\r\n",
+    b"X-A: 1\n\n", b"X-A: 1\r\n folded\r\n\r\n",
+])
+def test_trailers_h11_accepts_leave_the_connection_reusable(trailer: bytes) -> None:
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n" + trailer
+    assert ours("GET", [wire], False) == oracle("GET", [wire], False) == (
+        (200, [(b"Transfer-Encoding", b"chunked")]), b"{}", "complete", True)

@@ -14,6 +14,7 @@ import atheris
 
 with atheris.instrument_imports():
     import muxi_proto  # noqa: F401 - instrumented for coverage feedback
+    import muxi_transports._h11_exchange  # noqa: F401 - the default transports' HTTP/1.1 reader
     from tests.fuzz.targets import TARGETS
 
 

@@ -26,7 +26,7 @@ from muxi_proto.http import Response
 from muxi_proto.responses import Decode, decode_response, error_from_response, parse_retry_after
 from muxi_proto.sse import SSEDecoder
 from muxi_proto.streams import ChatStream, DeploymentStream, LogStream
-from tests import sse_reference
+from tests import h11_oracle, sse_reference
 
 __all__ = ["TARGETS"]
 
@@ -136,6 +136,24 @@ def _tar_of(data: bytes) -> bytes:
     return buf.getvalue()
 
 
+_HEADS = (b"", b"HTTP/1.1 200 OK\r\n", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+          b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+
+
+def http_response(data: bytes) -> None:
+    """The default transports' HTTP/1.1 reader (fast head codec, bulk chunked decoding) agrees with h11:
+    same head, body, outcome and reuse decision, whatever the bytes and however they are cut."""
+    control, body = _split(data)
+    wire = _HEADS[control % 4] + body
+    step = control // 4 % 13 + 1
+    pieces = [wire[i:i + step] for i in range(0, len(wire), step)]
+    method = "HEAD" if control % 7 == 0 else "GET"
+    eof = control % 2 == 1
+    ours, expected = h11_oracle.ours(method, pieces, eof), h11_oracle.oracle(method, pieces, eof)
+    if ours != expected:
+        raise AssertionError(f"reader disagrees with h11: {ours!r} != {expected!r}")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "sse": sse_differential,
     "streams": streams,
@@ -144,4 +162,5 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "webhook": webhook_header,
     "retry_after": retry_after,
     "bundle": bundle,
+    "http_response": http_response,
 }
