@@ -25,6 +25,7 @@ The decorator makes it an :class:`Endpoint` that is, at once:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import sys
 import types
@@ -34,7 +35,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from .call import DEFAULT_MAX_BODY, CallMachine, CallSettings, Machine
-from .config import FormationConfig, ServerConfig
+from .config import ConfigFields, FormationConfig, ServerConfig
 from .errors import ConfigurationError
 from .options import OPTION_NAMES, CallOptions, Unpack, check_options
 from .polling import PollMachine
@@ -106,6 +107,25 @@ class AsyncEventIterator(Protocol[E_co]):
         self: AsyncEventIterator[ServerSentEvent], answer: ChatAnswer | None = None
     ) -> AsyncIterator[str]: ...
     async def text(self: AsyncEventIterator[ServerSentEvent]) -> str: ...
+
+
+def _constructor_signature(cls: type) -> inspect.Signature:
+    """``cls(...)`` as users call it: its constructor's own keywords, then its config's fields
+    (instead of the ``**config_fields`` catch-all), with the config's defaults."""
+    config_type = getattr(cls, "_config_type", None)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # type: ignore[misc]
+    own = [p for p in params if p.kind is not p.VAR_KEYWORD]
+    if config_type is None or len(own) == len(params):  # no config keywords (a raw-response view)
+        return inspect.Signature(own)
+    hints = typing.get_type_hints(config_type)
+    taken = {p.name for p in own}
+    fields = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(f.name, f.type),
+                          default=None if f.default is dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(config_type) if f.name not in taken and not f.name.startswith("_")
+    ]
+    return inspect.Signature([*own, *fields])
+
 
 
 # --- endpoints -------------------------------------------------------------------------------------
@@ -361,6 +381,7 @@ class CallFactory:
                     helpers[name] = value
         cls.endpoints = MappingProxyType(found)
         cls.helpers = MappingProxyType(helpers)
+        cls.__signature__ = _constructor_signature(cls)  # type: ignore[attr-defined]
 
     def __init__(
         self,
@@ -370,14 +391,14 @@ class CallFactory:
         clock: Callable[[], float] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         new_id: Callable[[], str] | None = None,
-        **config_fields: Any,
+        **config_fields: Unpack[ConfigFields],
     ) -> None:
         """``cfg``, or the config's fields as keywords (``MUXI_*`` variables fill the rest).
 
         ``retry_policy`` tunes retries (its ``max_retries`` defaults to the config's); ``clock``
         and ``new_id`` (idempotency keys) are injectable for tests; ``max_body`` bounds answers.
         """
-        self._configure(cfg, config_fields, retry_policy, clock, max_body, new_id)
+        self._configure(cfg, dict(config_fields), retry_policy, clock, max_body, new_id)
 
     def _configure(
         self,

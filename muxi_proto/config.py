@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -25,6 +25,7 @@ from .http import Timeout
 
 __all__ = [
     "FORMATION_ID_PATTERN",
+    "ConfigFields",
     "RESERVED_FORMATION_IDS",
     "FormationConfig",
     "ServerConfig",
@@ -161,6 +162,29 @@ def _from_env(cls: type[C], env_map: Mapping[str, str], environ: Mapping[str, st
             f"{cls.__name__} needs {', '.join(missing)} (arguments or "
             f"{', '.join(env_map[m] for m in missing)})",
         ) from exc
+
+
+class ConfigFields(TypedDict, total=False):
+    """The fields of both configs, as keywords of the clients and sans-IO APIs (``url=``, ...).
+
+    One set for both planes, so a typo (``client_kye=``) fails type checking; a field of the other
+    plane (``key_id=`` on a formation client) fails at construction with a ConfigurationError.
+    """
+
+    url: str | None
+    key_id: str
+    secret_key: str
+    formation_id: str | None
+    server_url: str | None
+    base_url: str | None
+    admin_key: str | None
+    client_key: str | None
+    max_retries: int
+    timeout: float | Timeout | None
+    debug: bool
+    logger: logging.Logger | None
+    mode: str
+    _app: str | None
 
 
 @dataclass(repr=False)

@@ -16,8 +16,10 @@ from typing import Any, Generic, TypeVar
 
 from muxi_proto.api import AsyncInvoker, SyncInvoker
 from muxi_proto.call import DEFAULT_MAX_BODY, READ_BODY, Done, Machine, OpenStream, Send, Sleep
+from muxi_proto.config import ConfigFields, FormationConfig, ServerConfig
 from muxi_proto.errors import MuxiError
 from muxi_proto.http import Headers
+from muxi_proto.options import Unpack
 from muxi_proto.raw_response import RawResponse
 from muxi_proto.retry import RetryPolicy
 from muxi_proto.specs import StreamMachine
@@ -43,7 +45,7 @@ class SyncClient(SyncInvoker):
 
     def __init__(
         self,
-        cfg: Any = None,
+        cfg: ServerConfig | FormationConfig | None = None,
         *,
         transport: Transport | None = None,
         clock: Callable[[], float] | None = None,
@@ -54,7 +56,7 @@ class SyncClient(SyncInvoker):
         trust_env: bool = True,
         http2: bool = False,
         max_connections: int | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[ConfigFields],
     ) -> None:
         """``cfg``, or the config's fields as keywords (``MUXI_*`` variables fill the rest).
 
@@ -64,7 +66,7 @@ class SyncClient(SyncInvoker):
         the caller's. ``clock``, ``retry_policy`` and ``sleep`` are injectable for tests; ``max_body``
         bounds JSON answers.
         """
-        self._configure(cfg, kwargs, retry_policy, clock, max_body, None)
+        self._configure(cfg, dict(kwargs), retry_policy, clock, max_body, None)
         self.transport: Transport
         self.transport, self._owns_transport = choose_sync(
             transport, self.settings.builder.base_url, proxy=proxy, trust_env=trust_env, http2=http2,
@@ -141,7 +143,7 @@ class AsyncClient(AsyncInvoker):
 
     def __init__(
         self,
-        cfg: Any = None,
+        cfg: ServerConfig | FormationConfig | None = None,
         *,
         transport: AsyncTransport | None = None,
         clock: Callable[[], float] | None = None,
@@ -151,10 +153,10 @@ class AsyncClient(AsyncInvoker):
         trust_env: bool = True,
         http2: bool = False,
         max_connections: int | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[ConfigFields],
     ) -> None:
         """As :class:`SyncClient` (the default transport follows the same rule, async)."""
-        self._configure(cfg, kwargs, retry_policy, clock, max_body, None)
+        self._configure(cfg, dict(kwargs), retry_policy, clock, max_body, None)
         self.transport: AsyncTransport
         self.transport, self._owns_transport = choose_async(
             transport, self.settings.builder.base_url, proxy=proxy, trust_env=trust_env, http2=http2,

@@ -184,3 +184,18 @@ def test_version() -> None:
     from muxi.version import __version__
 
     assert muxi.__version__ == __version__
+
+
+@pytest.mark.parametrize("cls_name", sorted(OFFICIAL))
+def test_constructors_show_their_real_keywords(cls_name: str) -> None:
+    cls = getattr(muxi, cls_name)
+    params = inspect.signature(cls).parameters
+    fields = ["url", "key_id", "secret_key"] if "Server" in cls_name else [
+        "formation_id", "url", "server_url", "base_url", "admin_key", "client_key", "mode"]
+    for name in ["cfg", "transport", "retry_policy", "proxy", "trust_env", "max_retries", "timeout", "debug",
+                 *fields]:
+        assert name in params, name
+    assert not any(p.kind is p.VAR_KEYWORD for p in params.values())
+    other = "admin_key" if "Server" in cls_name else "key_id"
+    with pytest.raises(muxi.errors.ConfigurationError, match=other):
+        cls(url="http://127.0.0.1:1", **{other: "x"})

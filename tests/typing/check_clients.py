@@ -96,3 +96,11 @@ async def raw_responses(formation: FormationClient, aformation: AsyncFormationCl
     assert_type(araw, RawResponse[dict[str, Any]])
     astream = await aformation.with_raw_response.chat_stream({"message": "hi"})
     assert_type(astream.parse(), AsyncEventIterator[ServerSentEvent])
+
+
+def constructors() -> None:
+    FormationClient(url="http://h", client_key="c", timeout=5, max_retries=2, proxy="http://p:3128")
+    AsyncServerClient(url="http://h", key_id="k", secret_key="s", trust_env=False)
+    FormationClient(url="http://h", client_kye="c")  # type: ignore[call-arg]
+    ServerClient(url="http://h", key_id="k", secret_key="s", max_retries="3")  # type: ignore[arg-type]
+    FormationAPI(url="http://h", admin_key="a", timeout=None)
