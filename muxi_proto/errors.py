@@ -62,7 +62,19 @@ class MuxiError(Exception):
         self.details: dict[str, Any] = details if details is not None else {}
         self.request_id: str | None = request_id
         self.retry_after: float | None = retry_after
-        super().__init__(f"{self.code}: {message}" if message else self.code)
+        super().__init__(message or self.code)
+
+    def __str__(self) -> str:
+        # What a log line needs to act on: the status, the code, the message, the request id to
+        # quote to the formation's operator, and how long the server asked to wait.
+        head = f"{self.code} (HTTP {self.status_code})" if self.status_code else self.code
+        text = f"{head}: {self.message}" if self.message else head
+        extra = []
+        if self.request_id:
+            extra.append(f"request {self.request_id}")
+        if self.retry_after is not None:
+            extra.append(f"retry after {self.retry_after:g} s")
+        return f"{text} [{', '.join(extra)}]" if extra else text
 
     def __repr__(self) -> str:
         return (

@@ -222,3 +222,15 @@ def test_error_message_is_always_a_string(status: int, payload: Any) -> None:
     err = error_from_response(_resp(status, payload), now=NOW)
     assert isinstance(err.message, str) and err.message
     assert isinstance(err.details, dict)
+
+
+def test_str_of_an_error_carries_status_code_message_request_id_and_wait() -> None:
+    body = (b'{"success": false, "request": {"id": "req_7"}, '
+            b'"error": {"code": "AGENT_NOT_FOUND", "message": "no agent x"}}')
+    err = error_from_response(Response(404, (("Content-Type", "application/json"),), body), now=0)
+    assert str(err) == "AGENT_NOT_FOUND (HTTP 404): no agent x [request req_7]"
+    limited = error_from_response(Response(429, (("Retry-After", "5"),), b""), now=0)
+    assert str(limited).startswith("RATE_LIMITED (HTTP 429): ") and str(limited).endswith("[retry after 5 s]")
+    from muxi_proto.errors import ConnectionError
+
+    assert str(ConnectionError(message="GET http://h/: refused")) == "CONNECTION_ERROR: GET http://h/: refused"
