@@ -4,17 +4,23 @@
 of any size, :class:`ServerSentEvent` values out. It never touches I/O; the caller feeds it whatever
 the transport delivered and calls :meth:`SSEDecoder.end` at end of input.
 
-How it stays fast and linear (this is the hot path of every stream):
+How it stays fast whatever the events look like (this is the hot path of every stream):
 
-* Line ends are found in the *bytes* (``rfind`` on each new chunk, never on the buffer), so a line
-  that arrives one byte at a time costs O(n) in total: its bytes wait in a ``bytearray`` and are
-  decoded once, when the line is complete. Splitting at an ASCII line end never cuts a UTF-8
-  sequence, so decoding complete lines region by region equals decoding the whole stream.
-* All complete lines of a chunk are decoded in one call and cut with one ``str.split`` at every
-  "blank line, then ``data: ``"; when no piece in between holds another line, every piece is a
-  whole one-line event (the MUXI norm) and the events are built by ``map`` without a per-line
-  Python loop. Anything else (named events, ids, multi-line data, CR line ends...) takes the
-  general line-by-line path, which the property tests hold to a literal reference parser.
+* A chunk without a blank line is only appended to a buffer of raw bytes. A chunk with one has
+  everything up to its last blank line decoded once (so a line that arrives one byte at a time
+  costs O(n) in all) and parsed as whole events, in one go. The blank line is found in the new
+  chunk only (a reverse search, usually one ``memrchr``), never in the buffer.
+* Whole events are split by one regex compiled for the *shape* of the stream's events: its line
+  ends (LF, CRLF, CR), the field lines before the data line (``event:``, ``id:``, ``retry:``, in
+  the stream's order and spelling) and whether comments (keepalives) come first. The decoder
+  learns the shape from the stream itself, and learns again when events stop matching it. The
+  split gives, per event, its field values and the value of its data line: events are then
+  built in bulk (``map``), with no per-line or per-event Python loop. Multi-line data is split
+  in bulk too; anything else (other fields, comments inside events, a mix of line ends) goes
+  through the line-by-line machine, which the property tests hold to a literal reference parser.
+* Events arrive as soon as their blank line does: ``feed`` returns every event its chunk
+  completed. An unfinished event larger than 256 KiB, and anything near ``max_size``, is read
+  line by line instead, so memory stays bounded and the size limit is checked at once.
 * A maximum line / event size (default 16 MiB) bounds the memory; going over it raises
   :class:`~muxi_proto.errors.LimitExceededError` as soon as it is seen, before buffering more.
 """
@@ -167,8 +173,10 @@ _FIELDS: Final = ("event", "id", "retry")
 # the line-by-line machine reads it (a huge event, or one that never ends: memory stays bounded).
 _BUFFER_CAP: Final = 256 * 1024
 _SAMPLE_LINES: Final = 64  # lines looked at when learning the shape of a stream's events
-# Comments after events (keepalives) take the slow way in a shape without comments; past this
-# share of events (over windows of _WINDOW events) the shape takes comments first.
+_SAMPLE_TEXT: Final = 8192  # (and characters)
+# Comments between events (keepalives) take the slow way in a shape without comments; past this
+# share of events (over windows of _WINDOW events) the shape takes comments first. (A comment
+# last or alone in a chunk costs little: small chunks rarely need the comment-aware shape.)
 _COMMENT_SHARE: Final = 32
 _WINDOW: Final = 64
 
@@ -275,6 +283,30 @@ def _line_ends(texts: list[str], eol: str) -> list[bool]:
 def _plain(text: str, eol: str) -> bool:
     """True when ``text`` holds no line end (of a text whose line ends are ``eol``)."""
     return ("\n" not in text and "\r" not in text) if eol == "\r\n" else eol not in text
+
+
+class _Named(ServerSentEvent):
+    """A :class:`ServerSentEvent` with an ``event`` type and no id or retry in force (see _Message)."""
+
+    __slots__ = ()
+    id = ""  # type: ignore[misc]
+    retry = None  # type: ignore[misc]
+
+    def __init__(self, event: str, data: str) -> None:  # (no super().__init__: the base sets all four)
+        self.event = event  # type: ignore[misc]
+        self.data = data  # type: ignore[misc]
+
+
+class _Identified(ServerSentEvent):
+    """An unnamed :class:`ServerSentEvent` with its id and no retry in force (see _Message)."""
+
+    __slots__ = ()
+    event = "message"  # type: ignore[misc]
+    retry = None  # type: ignore[misc]
+
+    def __init__(self, data: str, id: str) -> None:  # (no super().__init__: the base sets all four)
+        self.data = data  # type: ignore[misc]
+        self.id = id  # type: ignore[misc]
 
 
 class SSEDecoder:
@@ -391,7 +423,9 @@ class SSEDecoder:
             return []
         if 13 in data:
             return self._feed_cr(data)
-        cut = data.rfind(b"\n\n")  # the last blank line of the chunk
+        cut = data.rfind(10) - 1  # the last blank line of the chunk: usually the last LF ends it
+        if cut < 0 or data[cut] != 10:
+            cut = data.rfind(b"\n\n", 0, cut + 1)
         if cut < 0:
             if data[0] == 10:  # one LF first: a blank line if the last line ended in `_buf`
                 if len(buf) == self._pre:
@@ -441,21 +475,28 @@ class SSEDecoder:
                     return list(map(_Message, values))
         else:
             parts = shape.split(text)
-        out = self._parts(shape, parts, "\n")
+        out = self._parts(shape, parts, "\n", text)
         self._refresh()
         return out
 
-    def _trailer(self, values: list[str], joined: str, eol: str) -> bool:
+    @staticmethod
+    def _trailer(values: list[str], joined: str, eol: str) -> bool:
         # True when only the last of `values` has a line end, and what follows its first line is
         # a blank line then a comment (a keepalive that came last in the chunk): it is dropped.
         last = values[-1]
-        if not _plain("".join(values[:-1]), eol) if eol == "\r\n" else joined.find(eol) < len(joined) - len(last):
-            return False
-        value, blank, rest = last.partition(eol + eol)
-        if not blank or rest[:1] != ":" or not _plain(rest, eol) or not _plain(value, eol):
-            return False
+        if eol == "\n":
+            if joined.find("\n") < len(joined) - len(last):
+                return False
+            value, _, rest = last.partition("\n\n")
+            if rest[:1] != ":" or "\n" in rest or "\n" in value:
+                return False
+        else:
+            if not _plain("".join(values[:-1]), eol):
+                return False
+            value, _, rest = last.partition(eol + eol)
+            if rest[:1] != ":" or not _plain(rest, eol) or not _plain(value, eol):
+                return False
         values[-1] = value
-        self._trailers += 1
         return True
 
     def _feed_slow(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
@@ -615,7 +656,7 @@ class SSEDecoder:
                 if self._seen >= _WINDOW:
                     self._window()
                 return list(map(_Message, values))
-        out = self._parts(shape, parts, eol)
+        out = self._parts(shape, parts, eol, text)
         self._refresh()
         return out
 
@@ -645,14 +686,15 @@ class SSEDecoder:
         shape = self._shape
         if shape.eol != eol:
             shape = self._shape = _shape(eol, shape.comments, shape.header, shape.data)
-        return self._parts(shape, shape.split(text), eol)
+        return self._parts(shape, shape.split(text), eol, text)
 
     def _refresh(self) -> None:
         # After anything that may change the shape, `_multi`, the id or the retry in force.
         self._fast = self._shape.fast and not self._multi and not self._id_buffer and self._retry is None
 
-    def _parts(self, shape: _Shape, parts: list[str], eol: str) -> list[ServerSentEvent]:
-        # The events of a split (see _parse); sets `_last_event_id` and the learning state.
+    def _parts(self, shape: _Shape, parts: list[str], eol: str, text: str = "") -> list[ServerSentEvent]:
+        # The events of a split of `text` by `shape` (see _parse); sets `_last_event_id` and the
+        # learning state. With `text`, a better shape may still split it again (once).
         width = shape.width
         size = len(parts)
         self._single = size == width + 1
@@ -668,23 +710,64 @@ class SSEDecoder:
                 if not self._id_buffer and self._retry is None:
                     return [_Message(value)]
                 return [ServerSentEvent("message", value, self._id_buffer, self._retry)]
-        out: list[ServerSentEvent] = []
         count = (size - 1) // width  # events of the shape
+        alone = False  # `head` is one comment and no event
         if head:
-            # Text before the first event of the shape (or all of it): other events, comments.
             start = len(_PREFIX_TEXT[eol])
-            if head[start:start + 1] == ":" and _plain(head[start:], eol):
-                self._trailers += 1  # a comment alone: it changes nothing
+            alone = head[start:start + 1] == ":" and _plain(head[start:], eol)
+        if not count and text and not alone:
+            # No event has the shape: learn it from the first ones, before reading any.
+            learned = _learn(_normalised(head[:_SAMPLE_TEXT]), shape)
+            if learned is not None and learned is not shape:
+                self._shape = learned
+                self._multi = False
+                return self._parts(learned, learned.split(text), eol)
+        values = parts[width::width]
+        flags: list[bool] = []
+        datas = values
+        plain = not self._multi and _plain("".join(values), eol)
+        if count and not plain:
+            # Some events of the shape have more lines before the next one: more data lines
+            # (split in bulk when most events have them), other fields, comments, events of
+            # other shapes. Those go one by one, the others in bulk between them.
+            multi = shape.multi
+            if multi and self._multi:
+                lines = list(map(str.split, values, repeat(multi)))
+                flags = _line_ends(list(map("".join, lines)), eol)
+                if 2 * flags.count(True) > count:
+                    self._multi = False  # most have other lines: not multi-line events after all
+                    flags = _line_ends(values, eol)
+                else:
+                    datas = list(map("\n".join, lines))
             else:
-                self._general(head, out)
-                self._dispatch(out)
-                if not count or len(out) > 2 * count:
-                    self._relearn(head)  # most events had another shape
+                flags = _line_ends(values, eol)
+                more = flags.count(True)
+                if multi and 2 * more > count:
+                    lines = list(map(str.split, values, repeat(multi)))
+                    other = _line_ends(list(map("".join, lines)), eol)
+                    if 2 * other.count(True) < more:
+                        self._multi = True
+                        flags = other
+                        datas = list(map("\n".join, lines))
+                elif text and 4 * more > count and not shape.comments:
+                    # Comments after many events (keepalives): a shape that takes them first.
+                    blank = eol + eol
+                    piece = values[flags.index(True)]
+                    if piece.partition(blank)[2][:1] == ":":
+                        self._shape = shape = _shape(eol, True, shape.header, shape.data)
+                        self._refresh()
+                        return self._parts(shape, shape.split(text), eol)
+        out: list[ServerSentEvent] = []
+        if head and not alone:  # (a comment alone changes nothing)
+            # Text before the first event of the shape (or all of it): other events, comments.
+            self._general(head, out)
+            self._dispatch(out)
+            if not count or len(out) > 2 * count:
+                self._relearn(head)  # most events had another shape
         if not count:
             self._last_event_id = self._id_buffer
             return out
-        values = parts[width::width]
-        if not self._multi and _plain("".join(values), eol):
+        if plain:
             if width == 1 and not self._id_buffer and self._retry is None:
                 if not out:
                     out = list(map(_Message, values))
@@ -697,48 +780,23 @@ class SSEDecoder:
             if self._seen >= _WINDOW:
                 self._window()
             return out
-        # Some events of the shape have more lines before the next one: more data lines (split
-        # in bulk when most events have them), other fields, comments, events of other shapes.
-        # Those go one by one, the others in bulk between them.
-        multi = shape.multi
-        datas = values
-        if multi and self._multi:
-            lines = list(map(str.split, values, repeat(multi)))
-            flags = _line_ends(list(map("".join, lines)), eol)
-            more = flags.count(True)
-            if 2 * more > count:
-                self._multi = False  # most have other lines: not multi-line events after all
-                flags = _line_ends(values, eol)
-                more = flags.count(True)
-            else:
-                datas = list(map("\n".join, lines))
-        else:
-            flags = _line_ends(values, eol)
-            more = flags.count(True)
-            if multi and 2 * more > count:
-                lines = list(map(str.split, values, repeat(multi)))
-                other = _line_ends(list(map("".join, lines)), eol)
-                if 2 * other.count(True) < more:
-                    self._multi = True
-                    flags = other
-                    more = other.count(True)
-                    datas = list(map("\n".join, lines))
+        more = flags.count(True)
         index = flags.index
-        start = first = 0
+        begin = first = 0
         trailers = 0
         while True:
             try:
-                at = index(True, start)
+                at = index(True, begin)
             except ValueError:
                 at = count
-            if at > start:
-                self._bulk(shape, parts, start, at, out, datas[start:at])
+            if at > begin:
+                self._bulk(shape, parts, begin, at, out, datas[begin:at])
             if at == count:
                 break
-            if not start and not trailers:
+            if not begin and not trailers:
                 first = at
             trailers += self._piece(shape, parts, at, values[at], out)
-            start = at + 1
+            begin = at + 1
         self._trailers += trailers
         self._last_event_id = self._id_buffer
         self._seen += count
@@ -806,10 +864,16 @@ class SSEDecoder:
                 else:
                     self._named += count - column.count("")
                     kinds = [name or "message" for name in column]
-                out += map(ServerSentEvent, kinds, values, repeat(self._id_buffer), repeat(self._retry))
+                if not self._id_buffer and self._retry is None:
+                    out += map(_Named, kinds, values)
+                else:
+                    out += map(ServerSentEvent, kinds, values, repeat(self._id_buffer), repeat(self._retry))
                 return
             if field == "id" and "\0" not in "".join(column):
-                out += map(ServerSentEvent, repeat("message"), values, column, repeat(self._retry))
+                if self._retry is None:
+                    out += map(_Identified, values, column)
+                else:
+                    out += map(ServerSentEvent, repeat("message"), values, column, repeat(self._retry))
                 self._id_buffer = column[-1]
                 return
             joined = "".join(column)
