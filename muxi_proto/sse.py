@@ -309,6 +309,18 @@ class _Identified(ServerSentEvent):
         self.id = id  # type: ignore[misc]
 
 
+class _Retried(ServerSentEvent):
+    """An unnamed :class:`ServerSentEvent` with a retry and no id in force (see _Message)."""
+
+    __slots__ = ()
+    event = "message"  # type: ignore[misc]
+    id = ""  # type: ignore[misc]
+
+    def __init__(self, data: str, retry: int) -> None:  # (no super().__init__: the base sets all four)
+        self.data = data  # type: ignore[misc]
+        self.retry = retry  # type: ignore[misc]
+
+
 class SSEDecoder:
     """Incremental WHATWG event-stream parser: ``feed(bytes) -> [ServerSentEvent]``.
 
@@ -327,7 +339,7 @@ class SSEDecoder:
 
     __slots__ = (
         "_bom", "_buf", "_cap", "_data", "_data_len", "_dirty", "_ended", "_eol", "_error",
-        "_event_type", "_fast", "_halt", "_id_buffer", "_last_event_id", "_limit", "_max", "_multi",
+        "_event_type", "_fast", "_halt", "_id_buffer", "_ints", "_last_event_id", "_limit", "_max", "_multi",
         "_named", "_open", "_pre", "_retry", "_seen", "_shape", "_single", "_skip_lf", "_slow",
         "_special", "_started", "_trailers", "_whole",
     )
@@ -352,6 +364,7 @@ class SSEDecoder:
         self._multi = False  # the last events of the shape had more data lines: split those first
         self._single = True  # the last chunk completed one event (small chunks): try that first
         self._fast = True  # the shape is `fast`, not `_multi`, and no id or retry is in force
+        self._ints: dict[str, int] = {}  # retry values read so far
         self._seen = self._trailers = 0  # events, and comments after them, in the current window
         self._bom = b""  # the first bytes of the stream while they may be a byte order mark
         self._started = False  # past the point where a byte order mark may appear
@@ -696,10 +709,23 @@ class SSEDecoder:
         # The events of a split of `text` by `shape` (see _parse); sets `_last_event_id` and the
         # learning state. With `text`, a better shape may still split it again (once).
         width = shape.width
+        head = parts[0]
+        if width == 2 and not head and len(parts) > 3 and not self._multi:
+            # The usual case of a shape with one field: every event one data line, in bulk.
+            values = parts[2::2]
+            if _plain("".join(values), eol):
+                count = len(values)
+                self._single = count == 1
+                out: list[ServerSentEvent] = []
+                self._bulk(shape, parts, 0, count, out, values)
+                self._last_event_id = self._id_buffer
+                self._seen += count
+                if self._seen >= _WINDOW:
+                    self._window()
+                return out
         size = len(parts)
         self._single = size == width + 1
         self._last_event_id = self._id_buffer  # (in force since the last blank line)
-        head = parts[0]
         if size == width + 1 and not head:  # one event of the shape
             value = parts[width]
             if _plain(value, eol):
@@ -757,7 +783,7 @@ class SSEDecoder:
                         self._shape = shape = _shape(eol, True, shape.header, shape.data)
                         self._refresh()
                         return self._parts(shape, shape.split(text), eol)
-        out: list[ServerSentEvent] = []
+        out = []
         if head and not alone:  # (a comment alone changes nothing)
             # Text before the first event of the shape (or all of it): other events, comments.
             self._general(head, out)
@@ -880,9 +906,23 @@ class SSEDecoder:
             if field == "retry" and joined.isdigit() and joined.isascii() and "" not in column \
                     and len(joined) <= _MAX_RETRY_DIGITS:
                 first = column[0]
-                retries: Any = repeat(int(first)) if column.count(first) == count else list(map(int, column))
-                self._retry = int(column[-1])
-                out += map(ServerSentEvent, repeat("message"), values, repeat(self._id_buffer), retries)
+                if column.count(first) == count:
+                    self._retry = int(first)
+                    retries: Any = repeat(self._retry)
+                else:
+                    # (A stream's retry values are few: read each once.)
+                    known = self._ints
+                    retries = list(map(known.get, column))
+                    if None in retries:
+                        if len(known) > 256:
+                            known.clear()
+                        known.update((text, int(text)) for text in column)
+                        retries = list(map(known.__getitem__, column))
+                    self._retry = retries[-1]
+                if self._id_buffer:
+                    out += map(ServerSentEvent, repeat("message"), values, repeat(self._id_buffer), retries)
+                else:
+                    out += map(_Retried, values, retries)
                 return
         columns = []
         for offset, field in enumerate(shape.kinds, 1):

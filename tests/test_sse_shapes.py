@@ -234,6 +234,7 @@ def _subclass_events() -> list[ServerSentEvent]:
     events += SSEDecoder().feed(b"".join(b"event: p\ndata: %d\n\n" % i for i in range(10)))
     events += SSEDecoder().feed(b"".join(b"event: p%d\ndata: %d\n\n" % (i % 3, i) for i in range(10)))
     events += SSEDecoder().feed(b"".join(b"id: %d\ndata: %d\n\n" % (i, i) for i in range(10)))
+    events += SSEDecoder().feed(b"".join(b"retry: %d\ndata: %d\n\n" % (i % 3, i) for i in range(10)))
     return events
 
 
