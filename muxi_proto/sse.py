@@ -498,10 +498,11 @@ class SSEDecoder:
         # a blank line then a comment (a keepalive that came last in the chunk): it is dropped.
         last = values[-1]
         if eol == "\n":
-            if joined.find("\n") < len(joined) - len(last):
+            at = last.find("\n")
+            if last[at + 1:at + 3] != "\n:" or joined.find("\n") < len(joined) - len(last):
                 return False
-            value, _, rest = last.partition("\n\n")
-            if rest[:1] != ":" or "\n" in rest or "\n" in value:
+            value, rest = last[:at], last[at + 2:]
+            if "\n" in rest:
                 return False
         else:
             if not _plain("".join(values[:-1]), eol):
@@ -728,7 +729,13 @@ class SSEDecoder:
         self._last_event_id = self._id_buffer  # (in force since the last blank line)
         if size == width + 1 and not head:  # one event of the shape
             value = parts[width]
-            if _plain(value, eol):
+            whole = _plain(value, eol)
+            if not whole and shape.multi:  # maybe more data lines and nothing else (small chunks)
+                lines = value.split(shape.multi)
+                if _plain("".join(lines), eol):
+                    value = "\n".join(lines)
+                    whole = True
+            if whole:
                 if width > 1:
                     one = [self._fields(shape, parts, 0, value)]
                     self._last_event_id = self._id_buffer
@@ -851,6 +858,14 @@ class SSEDecoder:
     def _fields(self, shape: _Shape, parts: list[str], base: int, value: str) -> ServerSentEvent:
         # One event of a split (a shape with fields) whose data is `value`: its fields in order,
         # as the line machine reads them.
+        if shape.kinds == ("event",):  # (the usual one: no loop)
+            kind = parts[base + 1]
+            if not kind:
+                return ServerSentEvent("message", value, self._id_buffer, self._retry)
+            self._named += 1
+            if not self._id_buffer and self._retry is None:
+                return _Named(kind, value)
+            return ServerSentEvent(kind, value, self._id_buffer, self._retry)
         kind = ""
         for offset, field in enumerate(shape.kinds, 1):
             text = parts[base + offset]
