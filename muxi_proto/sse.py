@@ -731,9 +731,9 @@ class SSEDecoder:
             value = parts[width]
             whole = _plain(value, eol)
             if not whole and shape.multi:  # maybe more data lines and nothing else (small chunks)
-                lines = value.split(shape.multi)
-                if _plain("".join(lines), eol):
-                    value = "\n".join(lines)
+                data_lines = value.split(shape.multi)
+                if _plain("".join(data_lines), eol):
+                    value = "\n".join(data_lines)
                     whole = True
             if whole:
                 if width > 1:
