@@ -19,10 +19,13 @@ Checks: ours and main must decode the same events (count and total data length) 
 the same data (httpx-sse also yields data-less events at blank lines once an id is set, which
 the spec does not dispatch: they are counted apart). Time per event divides by the spec's count.
 
-Floor rows, for the unnamed runtime shape at each chunk size (no SSE rules, so no decoder can
-beat them): the chunks re-joined and cut at blank lines (``bytes.split``), and the cheapest
-pipeline that yields one object per event (decode, drop keepalives, cut at "blank line,
-``data: ``", one one-slot object per piece).
+Floor rows, for the unnamed runtime shape at each chunk size (no SSE rules): the chunks
+re-joined and cut at blank lines (``bytes.split``, no decoding, no objects); the cheapest
+pipeline of the previous benchmark that yields one object per event (decode, drop keepalives,
+cut at "blank line, ``data: ``", one one-slot object per piece); and the split floor, the least
+any decoder that yields event objects does per chunk (a chunk with a line end decoded once and
+split with what is carried over, only the last piece carried, one one-slot object per other
+piece; a chunk without one only kept): the bound on what a Python decoder of this kind shows.
 
 Timing: each contender runs in its own process (the peers in benchmarks/.venv-official),
 contenders alternate shape by shape and round by round; a round is the best of ``--repeat``
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import subprocess
 import sys
 import tempfile
@@ -59,6 +63,7 @@ OFFICIAL = "official"
 HTTPX_SSE = "httpx-sse"
 LOWER = "lower bound"
 FLOOR = "floor"
+SPLIT = "split floor"
 NAMES = {
     OURS: "ours: SSEDecoder.feed",
     MAIN: "main's SSEDecoder.feed (before this change)",
@@ -66,6 +71,7 @@ NAMES = {
     HTTPX_SSE: "httpx-sse 0.4.3: iter_sse",
     LOWER: "lower bound: bytes.split at blank lines, no decoding, no objects",
     FLOOR: "floor with event objects: decode, cut at blank line + `data: `, one 1-slot object each",
+    SPLIT: "split floor: decode, split at blank line + `data: ` with the carried piece, one 1-slot object each",
 }
 
 
@@ -241,6 +247,34 @@ def floor_objects(shape: str, budget: int, chunks: list[int], repeat: int) -> Ca
                    check=False)
 
 
+def floor_split(shape: str, budget: int, chunks: list[int], repeat: int) -> Callable[[], dict[str, Any]]:
+    """The least a decoder that yields event objects does per chunk: decode it, split the text
+    carried over plus it at "blank line, ``data: ``", carry the last piece, one object per
+    other piece; keep a chunk without a line end (no other SSE rule, nor partial characters: a
+    bound, not a decoder)."""
+    split = re.compile(r"\n\ndata: ").split
+
+    def maker(chunks: list[bytes]) -> Callable[[], Iterator[_Frame]]:
+        def frames() -> Iterator[list[_Frame]]:
+            text = "\n\n"
+            raw = bytearray()
+            for piece in chunks:
+                raw += piece
+                if 10 not in piece:  # no line end: nothing to split
+                    yield []
+                    continue
+                parts = split(text + raw.decode("utf-8", "replace"))
+                raw.clear()
+                text = "\n\ndata: " + parts.pop()
+                del parts[0]
+                yield list(map(_Frame, parts))
+
+        return lambda: chain.from_iterable(frames())
+
+    return _runner({size: maker(c) for size, c in _cells(shape, budget, chunks).items()}, "attr", repeat,
+                   check=False)
+
+
 def linear(sizes_mib: list[float]) -> Callable[[], dict[str, Any]]:
     """One long data line fed one byte per call, for each size."""
     from muxi_proto.sse import SSEDecoder
@@ -300,7 +334,8 @@ def measure(opts: argparse.Namespace, official_py: str | None, log: Callable[[st
                            (HTTPX_SSE, official_py, "bench_sse", "httpx_sse", kw)]
         if shape == "runtime":
             contenders += [(LOWER, ours_py, "bench_sse", "lower_bound", kw),
-                           (FLOOR, ours_py, "bench_sse", "floor_objects", kw)]
+                           (FLOOR, ours_py, "bench_sse", "floor_objects", kw),
+                           (SPLIT, ours_py, "bench_sse", "floor_split", kw)]
         rounds = _harness.alternate(contenders, opts.rounds)
         cells: dict[str, Any] = {}
         for size in chunks:
@@ -401,7 +436,7 @@ def report(opts: argparse.Namespace, data: dict[str, Any]) -> tuple[str, list[tu
         cells = data["shapes"]["runtime"]
         lines += ["", "**Floors** (runtime shape: no SSE rules; the most any decoder of their kind can show)", ""]
         rows = []
-        for name in (LOWER, FLOOR):
+        for name in (LOWER, FLOOR, SPLIT):
             row = [NAMES[name]]
             for size in chunks:
                 cell = cells[str(size)]
