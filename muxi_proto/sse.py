@@ -338,8 +338,8 @@ class SSEDecoder:
     """
 
     __slots__ = (
-        "_bom", "_buf", "_cap", "_data", "_data_len", "_dirty", "_ended", "_eol", "_error",
-        "_event_type", "_fast", "_halt", "_id_buffer", "_ints", "_last_event_id", "_limit", "_max", "_multi",
+        "_bom", "_buf", "_cap", "_cut_comments", "_data", "_data_len", "_dirty", "_ended", "_eol", "_error",
+        "_event_type", "_fast", "_fixes", "_halt", "_id_buffer", "_ints", "_last_event_id", "_limit", "_max", "_multi",
         "_named", "_open", "_pre", "_retry", "_seen", "_shape", "_single", "_skip_lf", "_slow",
         "_special", "_started", "_trailers", "_whole",
     )
@@ -366,6 +366,8 @@ class SSEDecoder:
         self._fast = True  # the shape is `fast`, not `_multi`, and no id or retry is in force
         self._ints: dict[str, int] = {}  # retry values read so far
         self._seen = self._trailers = 0  # events, and comments after them, in the current window
+        self._fixes = 0  # (and keepalives last in a chunk, dropped by `_trailer`)
+        self._cut_comments = False  # many keepalives last in a chunk: cut before them
         self._bom = b""  # the first bytes of the stream while they may be a byte order mark
         self._started = False  # past the point where a byte order mark may appear
         self._skip_lf = False  # a parsed CR ended the last chunk: an LF first in the next is its pair
@@ -455,11 +457,18 @@ class SSEDecoder:
         shape = self._shape
         if shape.eol != "\n":
             shape = self._shape = _shape("\n", shape.comments, shape.header, shape.data)
+        end = cut + 2
+        if self._cut_comments:
+            # A keepalive right before the blank line changes nothing: leave it out, so that
+            # the last event's value does not hold it (see `_trailer`, for when this is rare).
+            at = data.rfind(10, 0, cut)
+            if at > 0 and data[at + 1] == 58 and data[at - 1] == 10:
+                cut = at - 1
         if cut:
             buf += data[:cut]
         text = buf.decode("utf-8", "replace")
         del buf[self._pre:]
-        buf += data[cut + 2:]
+        buf += data[end:]
         if len(buf) > self._limit:  # a long unfinished event after the last blank line
             out = self._parse(text, "\n")
             self._refresh()
@@ -492,8 +501,7 @@ class SSEDecoder:
         self._refresh()
         return out
 
-    @staticmethod
-    def _trailer(values: list[str], joined: str, eol: str) -> bool:
+    def _trailer(self, values: list[str], joined: str, eol: str) -> bool:
         # True when only the last of `values` has a line end, and what follows its first line is
         # a blank line then a comment (a keepalive that came last in the chunk): it is dropped.
         last = values[-1]
@@ -511,6 +519,7 @@ class SSEDecoder:
             if rest[:1] != ":" or not _plain(rest, eol) or not _plain(value, eol):
                 return False
         values[-1] = value
+        self._fixes += 1
         return True
 
     def _feed_slow(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
@@ -842,12 +851,14 @@ class SSEDecoder:
         return out
 
     def _window(self) -> None:
-        # Comments after events (keepalives): past a share of them, the shape takes them first.
+        # Comments between events (keepalives): past a share of them, the shape takes them
+        # first; when many come last in a chunk, `feed` cuts before them.
         if _COMMENT_SHARE * self._trailers > self._seen and not self._shape.comments:
             shape = self._shape
             self._shape = _shape(shape.eol, True, shape.header, shape.data)
             self._refresh()
-        self._seen = self._trailers = 0
+        self._cut_comments = 4 * self._fixes > self._seen
+        self._seen = self._trailers = self._fixes = 0
 
     def _relearn(self, text: str) -> None:
         shape = _learn(_normalised(text), self._shape)
