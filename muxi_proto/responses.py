@@ -1,6 +1,6 @@
 """Turning a complete HTTP response into a result or a typed error.
 
-Errors branch on the HTTP status first (PROTOCOL.md §9), then take what the body offers: the
+Errors branch on the HTTP status first (docs/protocol.md §9), then take what the body offers: the
 runtime's ``error.code`` string and message, the control plane's message, a FastAPI ``detail``, or
 an excerpt of a non-JSON page. Every failure is a :class:`MuxiError` subclass; nothing else escapes,
 whatever the bytes.
