@@ -1,3 +1,10 @@
-"""The SDK's own version, ``MAJOR.YYYYMMDD.PATCH`` like MUXI's."""
+"""Deprecated spelling of :mod:`muxi_proto.version`, which holds the version now.
 
-__version__ = "1.20261129.0"
+Kept only until its last importers (``muxi_proto/__init__.py``, ``muxi_proto/requests.py``,
+``muxi/__init__.py``, ``muxi_transports/__init__.py``, ``muxi_transports/_client.py``) import
+``muxi_proto.version``; then delete this file (tests/test_version.py lists them).
+"""
+
+from .version import __version__
+
+__all__ = ["__version__"]

@@ -25,7 +25,7 @@ __all__ = [
 
 SCHEME = "MUXI-HMAC"
 
-# The server's failure reasons, in the order it checks them (PROTOCOL.md §2).
+# The server's failure reasons, in the order it checks them (docs/protocol.md §2).
 MISSING_HEADER = "Missing authorization header"
 INVALID_FORMAT = "Invalid authorization header format"
 INVALID_KEY = "Invalid key"

@@ -22,7 +22,7 @@ __all__ = [
     "unwrap",
 ]
 
-# Runtime error codes by status (PROTOCOL.md §9), and the envelope ``type`` that goes with them.
+# Runtime error codes by status (docs/protocol.md §9), and the envelope ``type`` that goes with them.
 RUNTIME_ERROR_CODES: dict[int, tuple[str, str]] = {
     400: ("INVALID_REQUEST", "error.validation"),
     401: ("UNAUTHORIZED", "error.authentication"),
