@@ -17,7 +17,7 @@ Everything an integrator needs is importable from here; ``__all__`` lists it.
 """
 
 from . import errors, webhook
-from ._version import __version__
+from .version import __version__
 from .api import AsyncEventIterator, AsyncInvoker, CallFactory, Endpoint, EventIterator, StreamEndpoint, SyncInvoker
 from .auth import sign_request, verify_request
 from .bundle import PreparedBundle, load_bundle, pack_directory, read_bundle

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, NoReturn, Protocol, TypeVar
 
-from ._version import __version__
+from .version import __version__
 from .config import FormationConfig, ServerConfig, env_flag
 from .errors import (
     CallStateError,

@@ -39,20 +39,13 @@ _HEADING = re.compile(r"^## §(\d+) ", re.MULTILINE)
 # Files owned by other engineers that still cite PROTOCOL.md / OFFICIAL_API.md; the lead rewrites
 # them (PROTOCOL.md §n is docs/protocol.md §n) when merging, then empties this set.
 PENDING = frozenset({
-    "docs/runtime.md",
-    "examples/formation/formation.afs",
-    "muxi_proto/endpoints.py",
-    "muxi_proto/requests.py",
-    "muxi_proto/streams.py",
     "muxi_transports/testing/_control.py",
     "muxi_transports/testing/_formation.py",
     "muxi_transports/testing/_webhooks.py",
     "tests/runtime/fake_llm.py",
     "tests/runtime/scenarios.py",
-    "tests/test_endpoints.py",
     "tests/test_local_server_control.py",
     "tests/test_local_server_formation.py",
-    "tests/test_requests.py",
 })
 
 
