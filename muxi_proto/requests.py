@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
-from .version import __version__
 from .auth import sign_request
 from .config import FormationConfig, ServerConfig
 from .errors import ConfigurationError
 from .http import Headers, Request, Timeout
+from .version import __version__
 
 __all__ = [
     "Auth",
