@@ -43,6 +43,7 @@ from muxi_proto.errors import (
 )
 from muxi_proto.sse import ServerSentEvent
 from muxi_proto.streams import ChatAnswer, chat_token
+from muxi_testing import LocalMuxiServer
 from muxi_transports import (
     AsyncFormationClient,
     AsyncServerClient,
@@ -50,7 +51,6 @@ from muxi_transports import (
     HTTPCoreTransport,
     ServerClient,
 )
-from muxi_transports.testing import LocalMuxiServer
 
 STREAM_DEADLINE = 20.0  # seconds: only so that a stream that never delivers fails instead of hanging
 

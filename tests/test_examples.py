@@ -23,7 +23,7 @@ import pytest
 from muxi import FormationClient, ServerClient
 from muxi_proto import errors
 from muxi_proto.http import Request, Timeout
-from muxi_transports.testing import HTTPTestServer, LocalMuxiServer, ScriptedReply
+from muxi_testing import LocalMuxiServer, ScriptedReply
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -272,7 +272,7 @@ def test_webhook_receiver_gets_the_local_servers_webhooks(
     with LocalMuxiServer(webhook_retry_delays=(0.01, 0.01, 0.01)) as srv:
         use_env(monkeypatch, srv)
         app = receiver_module.make_app(srv.admin_key if right_secret else srv.client_key, events.append)
-        with HTTPTestServer(demo_module.asgi_handler(app)) as receiver:
+        with demo_module.ASGIReceiver(app) as receiver:
             srv.add_trigger("order-created", receiver.url + receiver_module.WEBHOOK_PATH)
             with FormationClient() as formation:
                 accepted = formation.fire_trigger("order-created", {"message": "order 7"}, async_mode=True)

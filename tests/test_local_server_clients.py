@@ -27,13 +27,14 @@ from muxi_proto.errors import (
     ValidationError,
 )
 from muxi_proto.streams import ChatAnswer, DeploymentStream
+from muxi_testing import LocalMuxiServer, ScriptedReply
 from muxi_transports import (
     AsyncFormationClient,
     AsyncServerClient,
     FormationClient,
     ServerClient,
 )
-from muxi_transports.testing import LocalMuxiServer, ResponseWriter, ScriptedReply, ServerRequest
+from tests.httpserver import ResponseWriter, ServerRequest
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from muxi_proto.errors import (
     TimeoutError,
 )
 from muxi_proto.retry import RetryPolicy
+from muxi_testing import Faults, LocalMuxiServer
 from muxi_transports import FormationClient, ServerClient
-from muxi_transports.testing import Faults, LocalMuxiServer
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from test_local_server_support import (
 )
 
 from muxi_proto.sse import ServerSentEvent
-from muxi_transports.testing import LocalMuxiServer, ScriptedReply
+from muxi_testing import LocalMuxiServer, ScriptedReply
 
 
 @pytest.fixture

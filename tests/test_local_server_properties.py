@@ -17,11 +17,12 @@ from muxi_proto.config import validate_formation_id
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.sse import SSEDecoder
 from muxi_proto.streams import ChatAnswer, ChatStream
-from muxi_transports.testing import Faults, LocalMuxiServer, ServerRequest
-from muxi_transports.testing._chat import split_deltas
-from muxi_transports.testing._control import _lines_param, formation_id_error
-from muxi_transports.testing._state import IdempotencyCache, make_bundle
-from muxi_transports.testing._wire import Incoming, go_json
+from muxi_testing import Faults, LocalMuxiServer
+from muxi_testing._chat import split_deltas
+from muxi_testing._control import _lines_param, formation_id_error
+from muxi_testing._state import IdempotencyCache, make_bundle
+from muxi_testing._wire import Incoming, go_json
+from tests.httpserver import ServerRequest
 
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=200)
 

@@ -17,7 +17,7 @@ from typing import Any
 from muxi_proto.auth import sign_request
 from muxi_proto.bundle import pack_directory
 from muxi_proto.sse import ServerSentEvent, SSEDecoder
-from muxi_transports.testing import LocalMuxiServer
+from muxi_testing import LocalMuxiServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

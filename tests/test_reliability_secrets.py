@@ -24,6 +24,7 @@ from muxi_proto.errors import AuthenticationError, ConfigurationError, MuxiError
 from muxi_proto.http import Request, Timeout
 from muxi_proto.requests import Auth, Operation, RequestBuilder
 from muxi_proto.webhook import sign, verify_signature
+from muxi_testing import LocalMuxiServer
 from muxi_transports import (
     AnyIOTransport,
     AsyncFormationClient,
@@ -35,8 +36,7 @@ from muxi_transports import (
     SocketTransport,
 )
 from muxi_transports._errors import map_errors, map_exception
-from muxi_transports.testing import LocalMuxiServer
-from muxi_transports.testing.rawserver import Action, Finish, RawRequest, RawServer, Reset, Send, Silent
+from tests.rawserver import Action, Finish, RawRequest, RawServer, Reset, Send, Silent
 
 flavour, anyio_backend = matrix_fixtures()
 

@@ -20,8 +20,8 @@ from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Request
 from muxi_transports import AnyIOTransport, AsyncHTTPCoreTransport, HTTPCoreTransport, SocketTransport, _tls
 from muxi_transports.httpcore_transport import _origin_ssl_context
-from muxi_transports.testing import ResponseWriter, ServerRequest
 from muxi_transports.trio_transport import TrioTransport
+from tests.httpserver import ResponseWriter, ServerRequest
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .wire import Exchange
@@ -97,7 +97,7 @@ class Hook:
     differs: str | None = None
 
 
-Step = Union[Req, Poll, Hook]
+Step = Req | Poll | Hook
 
 
 @dataclass(frozen=True)

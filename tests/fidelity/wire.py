@@ -205,7 +205,7 @@ def _read_stream(response: http.client.HTTPResponse, sock: socket.socket | None,
             sock.settimeout(remaining)
         try:
             chunk = response.read1(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             break
         if not chunk:
             break

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from muxi_transports.testing import HTTPTestServer, ResponseWriter, ServerRequest
+from tests.httpserver import HTTPTestServer, ResponseWriter, ServerRequest
 
 __all__ = ["ANSWER", "MODEL", "FakeLLM"]
 

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-__all__ = ["FORMATIONS", "FORMATION_ID", "RuntimeFormation", "RuntimeStartError", "free_port", "render_formation", "runtime_python"]
+__all__ = [
+    "FORMATIONS", "FORMATION_ID", "RuntimeFormation", "RuntimeStartError", "free_port", "render_formation",
+    "runtime_python",
+]
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -20,7 +20,7 @@ from harness import FORMATION_ID
 
 from muxi import webhook
 from muxi.errors import ConflictError, NotFoundError, ServerError, ValidationError
-from muxi_transports.testing import HTTPTestServer
+from tests.httpserver import HTTPTestServer
 
 MASK = "\u2022"  # the bullet the runtime masks secret values with
 WEBHOOK_TIMEOUT = 90.0

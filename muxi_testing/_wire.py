@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, unquote
 
 from muxi_proto.http import Headers
 
-from .httpserver import ServerRequest
+from ._http import ServerRequest
 
 __all__ = ["Incoming", "compact", "go_json", "go_time", "new_id", "py_json"]
 

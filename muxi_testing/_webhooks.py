@@ -21,8 +21,7 @@ import anyio
 from muxi_proto.errors import MuxiError
 from muxi_proto.http import Request, Timeout
 from muxi_proto.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-
-from ..anyio_transport import AnyIOTransport
+from muxi_transports import AnyIOTransport
 
 __all__ = ["DEFAULT_RETRY_DELAYS", "WebhookDelivery", "WebhookSender"]
 

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from muxi_proto.http import Headers, get_header
-
-from ._waiting import Waitable
+from tests.waiting import Waitable
 
 __all__ = ["Action", "Drip", "Finish", "RawRequest", "RawServer", "Reset", "Script", "Send", "Silent"]
 

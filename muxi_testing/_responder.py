@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
 
+from ._http import ResponseWriter
 from .faults import FaultPlan
-from .httpserver import ResponseWriter
 
 __all__ = ["Responder"]
 

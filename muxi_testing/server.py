@@ -2,7 +2,7 @@
 
 ::
 
-    from muxi_transports.testing import LocalMuxiServer
+    from muxi_testing import LocalMuxiServer
     from muxi import ServerClient, FormationClient
 
     with LocalMuxiServer() as server:                       # starts in a few milliseconds
@@ -19,7 +19,7 @@ key shared by every formation on the server.
 Chat answers come from ``reply`` (``message -> str | ScriptedReply``; echo by default), never from
 a model. ``token_delay`` spaces the stream's frames (keepalive comments fill idle seconds).
 
-For tests: :attr:`faults` (see :mod:`muxi_transports.testing.faults`), :attr:`traffic`,
+For tests: :attr:`faults` (see :mod:`muxi_testing.faults`), :attr:`traffic`,
 :attr:`webhooks`, connection counters and :meth:`wait_until`. Triggers (name -> webhook URL) deliver
 signed webhooks like the runtime, from the server's own event loop.
 """
@@ -44,12 +44,12 @@ from muxi_proto.envelopes import control_error, runtime_error
 from ._chat import ReplyFunction, echo
 from ._context import ServerContext
 from ._control import ControlPlane, new_formation
+from ._http import HTTPServer, ResponseWriter, ServerRequest
 from ._responder import Responder
 from ._state import Trigger, make_bundle
 from ._webhooks import DEFAULT_RETRY_DELAYS, WebhookDelivery, WebhookSender
 from ._wire import Incoming, go_json, new_id, py_json
 from .faults import FaultPlan, Faults, SeenRequest, Traffic
-from .httpserver import HTTPTestServer, ResponseWriter, ServerRequest
 
 __all__ = ["DEFAULT_FORMATION_ID", "LocalMuxiServer"]
 
@@ -141,9 +141,8 @@ class LocalMuxiServer:
         self.formation_id = formation_id
         self._initial_triggers = dict(triggers) if triggers is not None else {"echo": None}
         self._control = ControlPlane(self._ctx)
-        self._http = HTTPTestServer(
-            self._handle, port=port, backend=backend, watch_disconnects=False, record_requests=False,
-            max_body=128 * 1024 * 1024,
+        self._http = HTTPServer(
+            self._handle, port=port, backend=backend, watch_disconnects=False, max_body=128 * 1024 * 1024,
         )
         self._raise_fd_limit = raise_fd_limit
         self._background_scope: anyio.CancelScope | None = None

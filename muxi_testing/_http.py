@@ -1,25 +1,15 @@
-"""A small HTTP/1.1 server on h11 for tests: real sockets on 127.0.0.1, scripted answers, faults.
+"""The local server's HTTP/1.1 layer on h11: real sockets on 127.0.0.1, in a background thread.
 
-It runs its own event loop (anyio, asyncio by default) in a background thread, so sync and async
-tests (asyncio or trio) use it alike::
+It runs its own event loop (anyio, asyncio by default), so sync and async callers (asyncio or trio)
+use it alike. Handlers get the whole request (method, target, headers, body) and a
+:class:`ResponseWriter` that sends status and headers, writes body chunks (Content-Length or
+chunked framing), ends, or breaks the connection on purpose (raw bytes, reset, close) -- what the
+fault injection needs. Connections opened and closed are counted.
 
-    async def handler(request: ServerRequest, response: ResponseWriter) -> None:
-        await response.respond(200, [("Content-Type", "text/plain")], b"hello")
-
-    with HTTPTestServer(handler) as server:
-        ...  # talk to server.url
-
-Handlers get the whole request (method, target, headers, body) and a :class:`ResponseWriter`
-that sends status and headers, writes body chunks (Content-Length or chunked framing), flushes
-slowly, ends, or breaks the connection on purpose (raw bytes, reset, close, silence). The server
-counts connections opened and closed and tests wait on those counts with a deadline
-(:meth:`HTTPTestServer.wait_until`) instead of sleeping. A client that disconnects while its
-handler runs cancels that handler.
-
-For servers that must be cheap per request (benchmarks), ``watch_disconnects=False`` skips the
-per-request watcher task; handlers then watch only where it matters, with
-:meth:`ResponseWriter.guarded` (long streams, deliberate delays). ``record_requests=False`` keeps
-memory flat under load.
+``watch_disconnects=False`` skips the per-request watcher task (cheap per request: benchmarks);
+handlers then watch only where it matters, with :meth:`ResponseWriter.guarded` (long streams,
+deliberate delays). Subclasses may wrap each accepted stream (:meth:`HTTPServer.wrap_stream`: TLS
+in the test suite's server) and keep requests (:meth:`HTTPServer.on_request`).
 """
 
 from __future__ import annotations
@@ -27,10 +17,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import socket
-import ssl
 import struct
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -42,13 +30,10 @@ import anyio.abc
 import h11
 from anyio.abc import SocketAttribute
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from anyio.streams.tls import TLSStream
 
 from muxi_proto.http import Headers, get_header
 
-from ._waiting import Waitable
-
-__all__ = ["Handler", "HTTPTestServer", "ResponseWriter", "ServerRequest"]
+__all__ = ["CLIENT_GONE", "HTTPServer", "Handler", "ResponseWriter", "ServerRequest"]
 
 _RECEIVE_SIZE = 65536
 _REASONS = {200: b"OK", 201: b"Created", 204: b"No Content", 400: b"Bad Request", 404: b"Not Found",
@@ -159,12 +144,6 @@ class ResponseWriter:
         parts.append(h.send(h11.EndOfMessage()))
         await self._send(b"".join(parts))
 
-    async def write_slowly(self, data: bytes, chunk_size: int = 1, delay: float = 0.0) -> None:
-        """``data`` in ``chunk_size`` pieces, each sent on its own, ``delay`` seconds apart."""
-        for i in range(0, len(data), chunk_size):
-            await self.write(data[i : i + chunk_size])
-            await anyio.sleep(delay)
-
     async def write_raw(self, data: bytes) -> None:
         """Bytes straight onto the socket, bypassing HTTP; the connection is closed afterwards."""
         self._conn.broken = True
@@ -183,14 +162,6 @@ class ResponseWriter:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         await anyio.aclose_forcefully(self._conn.stream)
-
-    async def stay_silent(self) -> None:
-        """Send nothing more until the client disconnects (or the server stops)."""
-        await self.guarded(self._conn.disconnected.wait)
-
-    async def wait_disconnected(self) -> None:
-        """Return once the client has closed or reset the connection."""
-        await self.guarded(self._conn.disconnected.wait)
 
     async def guarded(self, body: Callable[[], Awaitable[object]]) -> None:
         """Run ``body()``; if the client goes away meanwhile, cancel it and return.
@@ -221,23 +192,21 @@ class ResponseWriter:
 class _Stats:
     opened: int = 0
     closed: int = 0
-    tls_failures: int = 0
-    requests: list[ServerRequest] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
 
 
-_CLIENT_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+CLIENT_GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
+_CLIENT_GONE = CLIENT_GONE
 
 
-class HTTPTestServer(Waitable):
-    """An HTTP/1.1 (optionally TLS) server on 127.0.0.1 in a background thread.
+class HTTPServer:
+    """An HTTP/1.1 server on 127.0.0.1 in a background thread.
 
     ``handler``: ``async (ServerRequest, ResponseWriter) -> None``; may be replaced between
-    requests by assigning :attr:`handler`. ``ssl_context``: a server :class:`ssl.SSLContext` for
-    HTTPS. ``keep_alive=False`` answers every request with ``Connection: close``.
-    ``backend``: the anyio backend for the server's own loop (``"asyncio"`` or ``"trio"``).
-    ``watch_disconnects=False``: no watcher task per request (cheaper; see
-    :meth:`ResponseWriter.guarded`). ``record_requests=False``: :attr:`requests` stays empty.
+    requests by assigning :attr:`handler`. ``keep_alive=False`` answers every request with
+    ``Connection: close``. ``backend``: the anyio backend for the server's own loop (``"asyncio"``
+    or ``"trio"``). ``watch_disconnects=False``: no watcher task per request (cheaper; see
+    :meth:`ResponseWriter.guarded`).
     """
 
     def __init__(
@@ -246,26 +215,20 @@ class HTTPTestServer(Waitable):
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        ssl_context: ssl.SSLContext | None = None,
         keep_alive: bool = True,
         backend: str = "asyncio",
         max_body: int = 64 * 1024 * 1024,
         max_head: int = 64 * 1024,
-        on_disconnect: Callable[[int], None] | None = None,
         watch_disconnects: bool = True,
-        record_requests: bool = True,
     ) -> None:
         self.handler: Handler = handler or _ok
         self.host = host
         self.port = port
-        self.ssl_context = ssl_context
         self.keep_alive = keep_alive
         self.backend = backend
         self.max_body = max_body
         self.max_head = max_head
-        self.on_disconnect = on_disconnect
         self.watch_disconnects = watch_disconnects
-        self.record_requests = record_requests
         self._stats = _Stats()
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
@@ -276,7 +239,7 @@ class HTTPTestServer(Waitable):
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> HTTPTestServer:
+    def start(self) -> HTTPServer:
         """Bind, start serving in a background thread, and return self."""
         if self._portal is not None:
             raise RuntimeError("server already started")
@@ -303,7 +266,7 @@ class HTTPTestServer(Waitable):
         finally:
             self._portal_cm.__exit__(None, None, None)
 
-    def __enter__(self) -> HTTPTestServer:
+    def __enter__(self) -> HTTPServer:
         return self.start()
 
     def __exit__(
@@ -318,12 +281,14 @@ class HTTPTestServer(Waitable):
 
     # --- what tests look at --------------------------------------------------------------------
 
+    scheme = "http"
+    writer_class: type[ResponseWriter] = ResponseWriter
+
     @property
     def url(self) -> str:
-        """``http(s)://127.0.0.1:PORT`` (no trailing slash)."""
-        scheme = "https" if self.ssl_context is not None else "http"
+        """``http://127.0.0.1:PORT`` (no trailing slash)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     @property
     def connections_opened(self) -> int:
@@ -341,30 +306,26 @@ class HTTPTestServer(Waitable):
         return self._stats.opened - self._stats.closed
 
     @property
-    def tls_failures(self) -> int:
-        """TLS handshakes that failed (e.g. the client rejected our certificate)."""
-        return self._stats.tls_failures
-
-    @property
-    def requests(self) -> list[ServerRequest]:
-        """Every complete request received, in order."""
-        return list(self._stats.requests)
-
-    @property
     def errors(self) -> list[BaseException]:
         """Unexpected exceptions from handlers (a disconnecting client is not one)."""
         return list(self._stats.errors)
 
-    async def wait_until_async(
-        self, predicate: Callable[[HTTPTestServer], bool], timeout: float = 5.0, poll: float = 0.002
-    ) -> bool:
-        """:meth:`wait_until` for async tests (asyncio or trio): polls without blocking the loop."""
-        deadline = time.monotonic() + timeout
-        while not predicate(self):
-            if time.monotonic() >= deadline:
-                return False
-            await anyio.sleep(poll)
-        return True
+    # --- hooks for subclasses --------------------------------------------------------------------
+
+    async def wrap_stream(self, stream: anyio.abc.SocketStream) -> anyio.abc.ByteStream | None:
+        """The byte stream to speak HTTP on (TLS, for one); None drops the connection."""
+        return stream
+
+    def on_request(self, request: ServerRequest) -> None:
+        """Called with every complete request before its handler runs."""
+
+    def on_closed(self, conn_id: int) -> None:
+        """Called once each connection is closed and counted."""
+
+    def notify(self) -> None:
+        """Wake whoever waits on the connection counters (``self._cond``)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def _count(self, name: str) -> None:
         with self._cond:
@@ -392,15 +353,10 @@ class HTTPTestServer(Waitable):
         self._count("opened")
         byte_stream: anyio.abc.ByteStream = stream
         try:
-            if self.ssl_context is not None:
-                try:
-                    with anyio.fail_after(10):
-                        byte_stream = await TLSStream.wrap(
-                            stream, server_side=True, ssl_context=self.ssl_context, standard_compatible=False
-                        )
-                except (ssl.SSLError, TimeoutError, *_CLIENT_GONE):
-                    self._count("tls_failures")
-                    return
+            wrapped = await self.wrap_stream(stream)
+            if wrapped is None:
+                return
+            byte_stream = wrapped
             await self._http(_Connection(byte_stream, conn_id, self.max_head))
         except _CLIENT_GONE:
             pass  # the client went away: normal for a test server
@@ -412,8 +368,7 @@ class HTTPTestServer(Waitable):
                 if byte_stream is not stream:
                     await anyio.aclose_forcefully(stream)
             self._count("closed")
-            if self.on_disconnect is not None:
-                self.on_disconnect(conn_id)
+            self.on_closed(conn_id)
 
     async def _http(self, conn: _Connection) -> None:
         while True:
@@ -421,17 +376,16 @@ class HTTPTestServer(Waitable):
                 request = await self._read_request(conn)
             except h11.RemoteProtocolError:
                 with contextlib.suppress(h11.LocalProtocolError, *_CLIENT_GONE):
-                    await ResponseWriter(conn, keep_alive=False).respond(400, body=b"bad request")
+                    await self.writer_class(conn, keep_alive=False).respond(400, body=b"bad request")
                 return
             if request is None:
                 return
-            if self.record_requests:
-                self._record(self._stats.requests, request)
+            self.on_request(request)
             if self.watch_disconnects:
-                writer = ResponseWriter(conn, self.keep_alive)
+                writer = self.writer_class(conn, self.keep_alive)
                 await self._handle(conn, request, writer)
             else:
-                writer = ResponseWriter(conn, self.keep_alive, watched=False)
+                writer = self.writer_class(conn, self.keep_alive, watched=False)
                 await self._run_handler(conn, request, writer)
             if conn.broken or conn.disconnected.is_set():
                 return

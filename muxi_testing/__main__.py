@@ -1,8 +1,8 @@
-"""``python -m muxi_transports.testing``: run the local MUXI server until SIGINT or SIGTERM.
+"""``python -m muxi_testing``: run the local MUXI server until SIGINT or SIGTERM.
 
 Prints the ``MUXI_*`` settings a client needs, one ``NAME=value`` line each, then serves::
 
-    $ python -m muxi_transports.testing --port 7890
+    $ python -m muxi_testing --port 7890
     MUXI_SERVER_URL=http://127.0.0.1:7890
     MUXI_KEY_ID=MUXI_...
     ...
@@ -25,7 +25,7 @@ from .server import DEFAULT_FORMATION_ID, LocalMuxiServer
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m muxi_transports.testing",
+        prog="python -m muxi_testing",
         description="Serve a local MUXI-compatible server on 127.0.0.1 until interrupted.",
     )
     parser.add_argument("--port", type=int, default=0, help="port to bind (default: any free port)")

@@ -2,7 +2,7 @@
 
 In a ``conftest.py``::
 
-    pytest_plugins = ["muxi_transports.testing.fixtures"]
+    pytest_plugins = ["muxi_testing.plugin"]
 
     def test_chat(muxi_server):
         client = FormationClient(muxi_server.formation_config())
