@@ -9,14 +9,16 @@
 """
 
 from ._chat import ReplyFunction, ScriptedReply, echo
-from ._state import Trigger
 from ._webhooks import WebhookDelivery
 from .faults import Faults, SeenRequest, Traffic
+from .formation import FormationError, FormationSpec, Trigger, load_formation
 from .server import DEFAULT_FORMATION_ID, LocalMuxiServer
 
 __all__ = [
     "DEFAULT_FORMATION_ID",
     "Faults",
+    "FormationError",
+    "FormationSpec",
     "LocalMuxiServer",
     "ReplyFunction",
     "ScriptedReply",
@@ -25,4 +27,5 @@ __all__ = [
     "Trigger",
     "WebhookDelivery",
     "echo",
+    "load_formation",
 ]

@@ -47,6 +47,19 @@ class ServerContext:
     held_streams: int = 0
     """Chat streams waiting at the gate now."""
 
+    default_formation: str = ""
+    """The start formation: it also answers at ``/v1/...`` directly, as a runtime at its own URL."""
+    formation_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Formations with keys of their own (``server.api_keys`` in formation.afs): id -> (admin, client)."""
+
+    def admin_key_for(self, formation_id: str) -> str:
+        """The admin key of a formation (its own, else the server's)."""
+        return self.formation_keys.get(formation_id, (self.admin_key, self.client_key))[0]
+
+    def client_key_for(self, formation_id: str) -> str:
+        """The client key of a formation (its own, else the server's)."""
+        return self.formation_keys.get(formation_id, (self.admin_key, self.client_key))[1]
+
     def background(self, task: Callable[[], Awaitable[object]]) -> None:
         """Run ``task`` in the background on the server's loop."""
         if self.spawn is None:

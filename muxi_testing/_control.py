@@ -1,6 +1,6 @@
 """The control plane: the MUXI server's routes, HMAC check, envelopes and deployment streams.
 
-Behaviour follows the Go server (PROTOCOL.md §2-§5):
+Behaviour follows the Go server (docs/protocol.md §2-§5):
 
 - Routing comes first, as in gorilla/mux: an unknown path answers 404
   ``{"error":"Not Found","message":"Endpoint not found","code":404}`` and a known path with another
@@ -32,18 +32,18 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from muxi_proto.auth import verify_request
-from muxi_proto.bundle import BundleInfo, read_bundle
 from muxi_proto.config import FORMATION_ID_PATTERN, RESERVED_FORMATION_IDS
-from muxi_proto.envelopes import control_error, control_success
-from muxi_proto.errors import AuthenticationError, BundleError
-from muxi_proto.sse import format_event
 
 from ._context import ServerContext
-from ._formation import FormationPlane
 from ._responder import Responder
-from ._state import FormationRecord, RuntimeState, Version, bundle_to_zip
-from ._wire import Incoming, go_json, go_time
+from ._state import FormationRecord, Version, bundle_to_zip
+from ._wire import Incoming, go_json, go_time, sse_frame
+from .bundle_check import BundleRefused, CheckedBundle, check_bundle
+from .envelopes import control_error, control_success
+from .formation import FormationError, FormationSpec, demo_formation, formation_from_files
+from .hmac_check import HMACRefused, check_authorization
+from .runtime import RuntimePlane
+from .runtime.state import RuntimeState
 
 __all__ = ["ControlPlane", "new_formation"]
 
@@ -62,8 +62,6 @@ CORS_HEADERS = (
 BUNDLE_TYPES = ("application/gzip", "application/x-gzip", "application/octet-stream")
 HEALTH_MAX_ATTEMPTS = 300
 MAX_BUNDLE_UNPACKED = 256 * 1024 * 1024
-ACTIONS_POST = ("start", "stop", "restart", "rollback", "cancel-update")
-ACTIONS_GET = ("logs", "download")
 
 Handler = Callable[[Incoming, Responder, dict[str, str]], Awaitable[None]]
 
@@ -86,7 +84,17 @@ def formation_id_error(formation_id: str) -> str | None:
     return None
 
 
-def new_formation(ctx: ServerContext, formation_id: str, bundle: bytes, semver: str, name: str) -> FormationRecord:
+def spec_of_bundle(checked: CheckedBundle, formation_id: str) -> FormationSpec:
+    """The formation a deployed bundle describes (the demo formation under its id when it cannot be read)."""
+    try:
+        return formation_from_files(checked.files, None, formation_id)
+    except FormationError:
+        return demo_formation(formation_id)
+
+
+def new_formation(
+    ctx: ServerContext, formation_id: str, bundle: bytes, semver: str, name: str, spec: FormationSpec
+) -> FormationRecord:
     """A formation record with a port, a fake pid and a fresh runtime (status ``starting``)."""
     now = ctx.clock()
     record = FormationRecord(
@@ -94,8 +102,8 @@ def new_formation(ctx: ServerContext, formation_id: str, bundle: bytes, semver: 
         name=name,
         port=ctx.ports.allocate(),
         pid=secrets.randbelow(50_000) + 10_000,
-        current=Version(1, bundle, semver, now),
-        runtime=RuntimeState(formation_id, now),
+        current=Version(1, bundle, semver, now, spec),
+        runtime=RuntimeState(spec, now),
         deployed_at=now,
     )
     return record
@@ -126,7 +134,7 @@ class _Progress:
             self.streaming = True
 
     async def _event(self, name: str, data: dict[str, Any]) -> None:
-        await self.out.frame(format_event(go_json(data, newline=False).decode(), event=name))
+        await self.out.frame(sse_frame(go_json(data, newline=False).decode(), name))
 
     async def emit(self, stage: str, message: str, **extra: Any) -> None:
         if self.streaming:
@@ -160,7 +168,7 @@ class ControlPlane:
 
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
-        self.runtime = FormationPlane(ctx)
+        self.runtime = RuntimePlane(ctx)
         self._static: dict[str, dict[str, Handler]] = {
             "/health": {"GET": self.health},
             "/ping": {"GET": self.ping},
@@ -193,6 +201,9 @@ class ControlPlane:
     async def handle(self, inc: Incoming, out: Responder) -> None:
         """Answer one request to the server."""
         path = inc.path
+        if path == "/v1" or path.startswith("/v1/"):  # the start formation at its runtime's own URL
+            await self.proxy(inc, out, self.ctx.default_formation, path)
+            return
         if path.startswith(("/api/", "/draft/")):
             _plane, _, rest = path[1:].partition("/")
             formation_id, slash, runtime_path = rest.partition("/")
@@ -212,13 +223,13 @@ class ControlPlane:
             await handler(inc, out, params)
             return
         try:
-            verify_request(
+            check_authorization(
                 inc.header("authorization"), inc.method, path, key_id=self.ctx.key_id,
-                secret_key=self.ctx.secret_key, now=self.ctx.clock(), tolerance=self.ctx.hmac_tolerance,
+                secret=self.ctx.secret_key, now=self.ctx.clock(), tolerance=self.ctx.hmac_tolerance,
             )
-        except AuthenticationError as exc:
+        except HMACRefused as exc:
             # The auth middleware encodes a Go map: keys come out sorted.
-            body = _gomap(error="Unauthorized", message=exc.message, code=401)
+            body = _gomap(error="Unauthorized", message=exc.reason, code=401)
             await out.send(401, JSON_HEADERS, go_json(body))
             return
         started = time.perf_counter()
@@ -342,11 +353,11 @@ class ControlPlane:
                                 attempt=attempt, max_attempts=HEALTH_MAX_ATTEMPTS)
         return not (cancelled is not None and cancelled())
 
-    async def _read_bundle(self, body: bytes) -> BundleInfo:
+    async def _read_bundle(self, body: bytes) -> CheckedBundle:
         try:
-            return await anyio.to_thread.run_sync(lambda: read_bundle(body, max_size=MAX_BUNDLE_UNPACKED))
-        except BundleError as exc:
-            if exc.code == "MISSING_FORMATION_FILE":
+            return await anyio.to_thread.run_sync(lambda: check_bundle(body, max_unpacked=MAX_BUNDLE_UNPACKED))
+        except BundleRefused as exc:
+            if exc.missing_config:
                 raise _Failure(400, "validating", "ParseError",
                                f"Failed to find formation config: {exc.message}") from None
             raise _Failure(400, "extracting", "ExtractError", f"Failed to extract bundle: {exc.message}") from None
@@ -388,7 +399,8 @@ class ControlPlane:
                                f"Formation '{formation_id}' already exists. Use PUT to update.")
             await self._step()
             await progress.emit("spawning", "Starting formation. It might take 1-2 minutes.")
-            record = new_formation(ctx, formation_id, inc.body, config_version, _title(formation_id))
+            record = new_formation(ctx, formation_id, inc.body, config_version, _title(formation_id),
+                                   spec_of_bundle(info, formation_id))
             ctx.formations[formation_id] = record
             record.logs.add(f"INFO:     Loading formation {formation_id} version {config_version}")
             await progress.emit("health_check", "Waiting for formation health check...")
@@ -458,7 +470,9 @@ class ControlPlane:
         ctx.ports.release(record.port)
         record.port = staging
         record.previous = record.current
-        record.current = Version(record.previous.number + 1, inc.body, bundle_version, ctx.clock())
+        spec = spec_of_bundle(info, formation_id)
+        record.current = Version(record.previous.number + 1, inc.body, bundle_version, ctx.clock(), spec)
+        record.runtime.serve(spec)
         record.pid = secrets.randbelow(50_000) + 10_000
         self._started(record)
         event = {
@@ -576,6 +590,8 @@ class ControlPlane:
         previous = record.previous
         assert previous is not None
         record.previous, record.current = record.current, previous
+        if isinstance(previous.spec, FormationSpec):
+            record.runtime.serve(previous.spec)
         record.pid = secrets.randbelow(50_000) + 10_000
         self._started(record)
         event = {
@@ -631,7 +647,7 @@ class ControlPlane:
         async def produce() -> None:
             with record.logs.feed.subscribe() as sub:
                 connected = go_json({"formation_id": formation_id}, newline=False).decode()
-                if not await out.frame(format_event(connected, event="connected")):
+                if not await out.frame(sse_frame(connected, "connected")):
                     return
                 while True:
                     batch = await sub.next_batch(None)
@@ -641,7 +657,7 @@ class ControlPlane:
                         if name != stream:
                             continue
                         data = go_json(_gomap(line=line, formation_id=formation_id), newline=False).decode()
-                        if not await out.frame(format_event(data, event="log")):
+                        if not await out.frame(sse_frame(data, "log")):
                             return
 
         await out.guarded(produce)

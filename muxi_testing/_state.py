@@ -1,8 +1,9 @@
-"""In-memory state of the local server: formations (control plane) and their runtimes' data.
+"""In-memory state of the local server's control plane: formations, versions, logs, ports, feeds.
 
 Everything here is touched only on the server's event loop thread (public helpers that change it
-from other threads hop onto the loop first), so there are no locks. Every collection is bounded,
-like the runtime's own buffers: a long benchmark cannot grow the server without limit.
+from other threads hop onto the loop first), so there are no locks. Every collection is bounded:
+a long benchmark cannot grow the server without limit. Each formation's runtime data lives in
+:class:`muxi_testing.runtime.state.RuntimeState`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from collections import OrderedDict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
+
+if TYPE_CHECKING:
+    from .runtime.state import RuntimeState
 
 __all__ = [
     "Feed",
@@ -26,10 +30,7 @@ __all__ = [
     "IdempotencyCache",
     "LogBuffer",
     "PortPool",
-    "RuntimeState",
-    "Session",
     "Subscription",
-    "Trigger",
     "Version",
     "bundle_to_zip",
     "make_bundle",
@@ -38,10 +39,6 @@ __all__ = [
 T = TypeVar("T")
 
 MAX_LOG_LINES = 10_000
-MAX_SESSION_MESSAGES = 1_000
-MAX_REQUESTS = 10_000
-MAX_SESSIONS = 10_000
-MAX_AUDIT = 1_000
 
 
 # --- publish / subscribe (log follow, /events, /logs streams) --------------------------------------
@@ -103,10 +100,6 @@ class Feed(Generic[T]):
         finally:
             self._subs.discard(sub)
 
-    @property
-    def subscribers(self) -> int:
-        return len(self._subs)
-
 
 class LogBuffer:
     """A formation's stdout and stderr lines (the last ``MAX_LOG_LINES`` of each), and a feed of new ones."""
@@ -166,6 +159,8 @@ class Version:
     bundle: bytes = field(repr=False)
     semver: str
     deployed_at: float
+    spec: object = field(default=None, repr=False, compare=False)
+    """The :class:`~muxi_testing.formation.FormationSpec` this version serves."""
 
     @property
     def sha256(self) -> str:
@@ -216,39 +211,6 @@ class FormationRecord:
 # --- formation plane -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Trigger:
-    """A formation trigger: ``POST /triggers/{name}``; async firings post a webhook to ``webhook_url``."""
-
-    name: str
-    webhook_url: str | None = None
-    description: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "webhook": self.webhook_url}
-
-
-@dataclass
-class Session:
-    """A conversation of one user."""
-
-    session_id: str
-    user_id: str
-    created_at: float
-    last_activity: float
-    messages: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_SESSION_MESSAGES))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "user_id": self.user_id,
-            "created_at": self.created_at,
-            "last_activity": self.last_activity,
-            "message_count": len(self.messages),
-            "active": True,
-        }
-
-
 class IdempotencyCache:
     """2xx JSON answers by ``(path, idempotency key)``, kept ``ttl`` seconds (the runtime: 24 h)."""
 
@@ -277,63 +239,30 @@ class IdempotencyCache:
         return len(self._entries)
 
 
-class RuntimeState:
-    """What one formation's runtime holds: secrets, sessions, requests, memories, jobs..."""
-
-    def __init__(self, formation_id: str, started_at: float) -> None:
-        self.formation_id = formation_id
-        self.started_at = started_at
-        self.secrets: dict[str, str] = {}
-        self.sessions: OrderedDict[tuple[str, str], Session] = OrderedDict()  # least recently used first
-        self.requests: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self.memories: dict[str, list[dict[str, Any]]] = {}
-        self.credentials: dict[str, dict[str, dict[str, Any]]] = {}
-        self.identifiers: dict[str, dict[str, Any]] = {}
-        self.jobs: dict[str, dict[str, Any]] = {}
-        self.audit: deque[dict[str, Any]] = deque(maxlen=MAX_AUDIT)
-        self.triggers: dict[str, Trigger] = {}
-        self.idempotency = IdempotencyCache()
-        self.events: Feed[dict[str, Any]] = Feed()
-        self.logs: Feed[dict[str, Any]] = Feed()
-
-    def add_request(self, record: dict[str, Any]) -> None:
-        self.requests[record["request_id"]] = record
-        while len(self.requests) > MAX_REQUESTS:
-            self.requests.popitem(last=False)
-
-    def session(self, user_id: str, session_id: str, now: float) -> Session:
-        """The session, created when new; the least recently used go beyond ``MAX_SESSIONS``."""
-        key = (user_id, session_id)
-        found = self.sessions.get(key)
-        if found is None:
-            found = self.sessions[key] = Session(session_id, user_id, now, now)
-            while len(self.sessions) > MAX_SESSIONS:
-                self.sessions.popitem(last=False)
-        else:
-            self.sessions.move_to_end(key)
-        return found
-
-
 # --- bundles -----------------------------------------------------------------------------------------
 
 
-def make_bundle(formation_id: str, *, version: str = "1.0.0", name: str = "Demo formation") -> bytes:
-    """A small valid deploy bundle (tar.gz) for the pre-deployed formation."""
-    files = {
-        "formation.afs": (
-            f'schema: "1.0.0"\nid: {formation_id}\nversion: "{version}"\nname: {name}\n'
-            "description: A formation served by the local MUXI server.\n"
-        ),
-        "agents/assistant.afs": "id: assistant\nname: Assistant\ndescription: Answers questions.\n",
-    }
+def make_bundle(formation_id: str, *, version: str = "1.0.0", name: str = "Demo formation",
+                files: dict[str, str] | None = None) -> bytes:
+    """A valid deploy bundle (tar.gz) for the pre-deployed formation: ``files`` (relative path -> text),
+    or a small demo formation."""
+    if files is None:
+        files = {
+            "formation.afs": (
+                f'schema: "1.0.0"\nid: {formation_id}\nversion: "{version}"\nname: {name}\n'
+                "description: A formation served by the local MUXI server.\n"
+            ),
+            "agents/assistant.afs": "id: assistant\nname: Assistant\ndescription: Answers questions.\n",
+        }
+    folders = sorted({formation_id} | {f"{formation_id}/{rel.rsplit('/', 1)[0]}" for rel in files if "/" in rel})
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for directory in (formation_id, f"{formation_id}/agents"):
+        for directory in folders:
             info = tarfile.TarInfo(directory)
             info.type = tarfile.DIRTYPE
             info.mode = 0o755
             tar.addfile(info)
-        for rel, text in files.items():
+        for rel, text in sorted(files.items()):
             data = text.encode()
             info = tarfile.TarInfo(f"{formation_id}/{rel}")
             info.size = len(data)

@@ -13,7 +13,7 @@ from muxi_proto.http import Headers
 
 from ._http import ServerRequest
 
-__all__ = ["Incoming", "compact", "go_json", "go_time", "new_id", "py_json"]
+__all__ = ["Incoming", "compact", "go_json", "go_time", "new_id", "py_json", "sse_frame"]
 
 _GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
@@ -34,6 +34,12 @@ def compact(value: Any) -> str:
 def py_json(value: Any) -> bytes:
     """JSON as the runtime (Starlette's ``JSONResponse``) writes it: compact UTF-8."""
     return compact(value).encode()
+
+
+def sse_frame(data: str, event: str | None = None) -> bytes:
+    """One SSE frame: ``event:`` (when named), one ``data:`` line, the blank line (``data`` has no line break)."""
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {data}\n\n".encode()
 
 
 def go_time(seconds: float) -> str:

@@ -5,28 +5,32 @@
     from muxi_testing import LocalMuxiServer
     from muxi import ServerClient, FormationClient
 
-    with LocalMuxiServer() as server:                       # starts in a few milliseconds
+    with LocalMuxiServer(formation="my-formation/") as server:   # starts in a few milliseconds
         ServerClient(server.server_config()).status()
         FormationClient(server.formation_config()).chat({"message": "hi"}, user_id="alice")
 
 One process serves the control plane (HMAC-signed ``/rpc/...``, see ``_control.py``) and, through
 the server's proxy, the formation plane of every deployed formation (``/api/{id}/v1/...`` and
-``/draft/{id}/v1/...``, see ``_formation.py``). A formation (``formation_id``, default
-``demo-formation``) is deployed and running from the start. Credentials are generated per instance
-unless given: key id ``MUXI_`` + 16 hex, secret ``sk_`` + 64 hex, and one admin key and one client
-key shared by every formation on the server.
+``/draft/{id}/v1/...``, see :mod:`muxi_testing.runtime`); the start formation also answers at
+``/v1/...`` directly, as a runtime does at its own URL. The start formation is your formation
+directory (``formation=``) or the built-in demo formation (``formation_id``, default
+``demo-formation``), deployed and running from the start. Credentials are generated per instance
+unless given (or set in the formation's ``server.api_keys``): key id ``MUXI_`` + 16 hex, secret
+``sk_`` + 64 hex, and one admin key and one client key shared by every formation on the server.
 
 Chat answers come from ``reply`` (``message -> str | ScriptedReply``; echo by default), never from
 a model. ``token_delay`` spaces the stream's frames (keepalive comments fill idle seconds).
 
-For tests: :attr:`faults` (see :mod:`muxi_testing.faults`), :attr:`traffic`,
-:attr:`webhooks`, connection counters and :meth:`wait_until`. Triggers (name -> webhook URL) deliver
-signed webhooks like the runtime, from the server's own event loop.
+For tests: :attr:`faults` (see :mod:`muxi_testing.faults`; other processes use the control
+route of :mod:`muxi_testing.control`), :attr:`traffic`, :attr:`webhooks`, connection counters and
+:meth:`wait_until`. Triggers with a webhook URL deliver signed webhooks like the runtime, from
+the server's own event loop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import threading
 import time
@@ -39,17 +43,19 @@ import anyio
 import anyio.abc
 
 from muxi_proto.config import FormationConfig, ServerConfig, validate_formation_id
-from muxi_proto.envelopes import control_error, runtime_error
 
 from ._chat import ReplyFunction, echo
 from ._context import ServerContext
 from ._control import ControlPlane, new_formation
 from ._http import HTTPServer, ResponseWriter, ServerRequest
 from ._responder import Responder
-from ._state import Trigger, make_bundle
+from ._state import make_bundle
 from ._webhooks import DEFAULT_RETRY_DELAYS, WebhookDelivery, WebhookSender
 from ._wire import Incoming, go_json, new_id, py_json
+from .control import CONTROL_PREFIX, ControlRoute
+from .envelopes import control_error, runtime_error
 from .faults import FaultPlan, Faults, SeenRequest, Traffic
+from .formation import FormationSpec, Trigger, demo_formation, load_formation
 
 __all__ = ["DEFAULT_FORMATION_ID", "LocalMuxiServer"]
 
@@ -75,15 +81,20 @@ class LocalMuxiServer:
 
     Keyword arguments (all optional):
 
-    - ``port``: 0 picks a free port; ``formation_id``: the formation deployed at start.
+    - ``port``: 0 picks a free port.
+    - ``formation``: a formation directory (``formation.afs``, ``agents/``, ``triggers/``, ``sops/``)
+      or a :class:`~muxi_testing.formation.FormationSpec`, served from the start; default: the
+      built-in demo formation. ``formation_id``: its id (default: the formation's own, or
+      ``demo-formation``).
     - ``key_id``, ``secret_key``, ``admin_key``, ``client_key``: credentials (generated when None).
     - ``reply``: the chat script, ``message -> str | ScriptedReply`` (default: echo).
     - ``token_delay``: seconds before each chat stream frame (0: as fast as possible);
       ``keepalive_interval``: idle seconds between ``: keepalive`` comments (1, like the runtime).
     - ``step_delay``, ``health_check_attempts``: stretch deployments (progress you can watch, an
       update that ``cancel-update`` can catch).
-    - ``triggers``: name -> webhook URL (or None) for the start formation; more with :meth:`add_trigger`.
-      Without any, a trigger named ``echo`` (no webhook) exists.
+    - ``triggers``: name -> webhook URL (or None) for the start formation: sets the webhook of the
+      formation's trigger of that name, or adds a trigger that answers ``data["message"]``; more
+      with :meth:`add_trigger`. The demo formation has a trigger ``echo`` (no webhook).
     - ``webhook_retry_delays``: the runtime's 1, 2, 4 s; make them short in tests.
     - ``clock``: seconds since the epoch (HMAC window, timestamps); ``sdk_latest``: sent as
       ``X-Muxi-SDK-Latest`` on formation answers to requests naming an SDK.
@@ -95,7 +106,8 @@ class LocalMuxiServer:
         self,
         *,
         port: int = 0,
-        formation_id: str = DEFAULT_FORMATION_ID,
+        formation: str | os.PathLike[str] | FormationSpec | None = None,
+        formation_id: str | None = None,
         key_id: str | None = None,
         secret_key: str | None = None,
         admin_key: str | None = None,
@@ -114,6 +126,8 @@ class LocalMuxiServer:
         history: int = 10_000,
         raise_fd_limit: bool = True,
     ) -> None:
+        spec = self._spec(formation, formation_id)
+        formation_id = spec.id
         validate_formation_id(formation_id)
         if token_delay < 0 or step_delay < 0 or keepalive_interval <= 0:
             raise ValueError("delays must be >= 0 and keepalive_interval > 0")
@@ -125,8 +139,8 @@ class LocalMuxiServer:
         self._ctx = ServerContext(
             key_id=key_id or "MUXI_" + secrets.token_hex(8),
             secret_key=secret_key or "sk_" + secrets.token_hex(32),
-            admin_key=admin_key or "muxi_admin_" + secrets.token_hex(24),
-            client_key=client_key or "muxi_client_" + secrets.token_hex(24),
+            admin_key=admin_key or spec.api_key("admin") or "muxi_admin_" + secrets.token_hex(24),
+            client_key=client_key or spec.api_key("client") or "muxi_client_" + secrets.token_hex(24),
             clock=clock,
             reply=reply,
             webhooks=WebhookSender(retry_delays=webhook_retry_delays, clock=clock, on_change=self._notify),
@@ -139,8 +153,14 @@ class LocalMuxiServer:
             server_id="srv_" + secrets.token_hex(8),
         )
         self.formation_id = formation_id
-        self._initial_triggers = dict(triggers) if triggers is not None else {"echo": None}
+        self._ctx.default_formation = formation_id
+        self._spec_at_start = spec
+        if triggers is not None:
+            self._initial_triggers = dict(triggers)
+        else:
+            self._initial_triggers = {} if formation is not None else {"echo": None}
         self._control = ControlPlane(self._ctx)
+        self._test_control = ControlRoute(self)
         self._http = HTTPServer(
             self._handle, port=port, backend=backend, watch_disconnects=False, max_body=128 * 1024 * 1024,
         )
@@ -152,15 +172,25 @@ class LocalMuxiServer:
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _spec(formation: str | os.PathLike[str] | FormationSpec | None, formation_id: str | None) -> FormationSpec:
+        if formation is None:
+            return demo_formation(formation_id or DEFAULT_FORMATION_ID)
+        spec = formation if isinstance(formation, FormationSpec) else load_formation(formation)
+        return spec.with_id(formation_id) if formation_id and formation_id != spec.id else spec
+
     def _deploy_initial(self) -> None:
         ctx = self._ctx
         ctx.started_at = ctx.clock()
-        record = new_formation(ctx, self.formation_id, make_bundle(self.formation_id), "1.0.0", "Demo formation")
+        spec = self._spec_at_start
+        files = spec.files if spec.files else None
+        bundle = make_bundle(self.formation_id, version=spec.version, files=files)
+        record = new_formation(ctx, self.formation_id, bundle, spec.version, spec.name, spec)
         record.mark_running(ctx.clock())
-        record.logs.add(f"INFO:     Loading formation {self.formation_id} version 1.0.0")
+        record.logs.add(f"INFO:     Loading formation {self.formation_id} version {spec.version}")
         record.logs.add(f"INFO:     Uvicorn running on http://127.0.0.1:{record.port} (Press CTRL+C to quit)")
         for name, url in self._initial_triggers.items():
-            record.runtime.triggers[name] = Trigger(name, url)
+            record.runtime.triggers[name] = _with_webhook(record.runtime.triggers.get(name), name, url)
         ctx.formations[self.formation_id] = record
 
     def start(self) -> LocalMuxiServer:
@@ -265,6 +295,11 @@ class LocalMuxiServer:
             "MUXI_ADMIN_KEY": self.admin_key,
         }
 
+    @property
+    def control_url(self) -> str:
+        """The test-control route (faults, traffic, webhooks, triggers) for other processes."""
+        return self.url + CONTROL_PREFIX
+
     def server_config(self, **overrides: Any) -> ServerConfig:
         """A :class:`ServerConfig` for this server (keyword overrides: ``max_retries``, ``timeout``...)."""
         return ServerConfig(url=self.url, key_id=self.key_id, secret_key=self.secret_key, **overrides)
@@ -361,9 +396,16 @@ class LocalMuxiServer:
     def add_trigger(
         self, name: str, webhook_url: str | None = None, *, description: str = "", formation_id: str | None = None
     ) -> None:
-        """Define (or replace) a trigger; async firings POST a signed webhook to ``webhook_url``."""
-        trigger = Trigger(name, webhook_url, description)
-        self._on_loop(lambda: self._record(formation_id).runtime.triggers.__setitem__(name, trigger))
+        """Point a trigger's webhook at ``webhook_url``: the formation's trigger of that name keeps its
+        template; a new one answers ``data["message"]``. Async firings POST a signed webhook there."""
+        self._on_loop(lambda: self._add_trigger_here(name, webhook_url, description, formation_id))
+
+    def _add_trigger_here(
+        self, name: str, webhook_url: str | None, description: str = "", formation_id: str | None = None
+    ) -> None:
+        """:meth:`add_trigger` on the server's loop."""
+        triggers = self._record(formation_id).runtime.triggers
+        triggers[name] = _with_webhook(triggers.get(name), name, webhook_url, description)
 
     def add_log_line(self, line: str, *, stream: str = "stdout", formation_id: str | None = None) -> None:
         """Append a line to a formation's logs (log-follow streams see it at once)."""
@@ -432,6 +474,9 @@ class LocalMuxiServer:
 
     async def _handle(self, request: ServerRequest, writer: ResponseWriter) -> None:
         inc = Incoming.from_request(request)
+        if inc.path.startswith(CONTROL_PREFIX):  # never faulted, never counted as traffic
+            await self._test_control.handle(inc, Responder(writer, None))
+            return
         self.traffic.record(SeenRequest(
             inc.method, inc.raw_path, inc.query_string, inc.header("x-muxi-idempotency-key"),
             inc.header("authorization"), inc.header("x-muxi-user-id"), time.time(),
@@ -464,3 +509,10 @@ class LocalMuxiServer:
         else:
             body = go_json(control_error(status, "Injected fault"))
         await out.send(status, headers, body)
+
+
+def _with_webhook(existing: Trigger | None, name: str, url: str | None, description: str = "") -> Trigger:
+    if existing is None:
+        return Trigger(name, url, description)
+    return Trigger(name, url, description or existing.description, existing.template,
+                   None if existing.source is not None and url != existing.webhook_url else existing.source)

@@ -44,6 +44,8 @@ _SIGNATURE_TIME = re.compile(r"\bt=\d+")
 _ISO = re.compile(
     r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?(?![\d:])"
 )
+# A bare nanoid (the runtime's user and event ids): 21 URL-safe characters, mixed case and digits.
+_NANOID = re.compile(r"[A-Za-z0-9_-]{21}")
 _PORT = re.compile(r"(127\.0\.0\.1|localhost):\d{2,5}")
 _FLOAT_TEXT = re.compile(r"\b\d+\.\d{3,}\b")  # measured seconds inside messages ("took 0.4123 s")
 
@@ -85,7 +87,11 @@ def normalize_value(value: Any, values: list[tuple[str, str]], key: str | None =
     if isinstance(value, str):
         if key in VOLATILE_TEXTS and value:
             return "<<time>>"
-        return _string(value, values)
+        text = _string(value, values)
+        if _NANOID.fullmatch(text) and any(c.isdigit() for c in text) and any(c.isupper() for c in text) \
+                and any(c.islower() for c in text):
+            return "<<nanoid>>"
+        return text
     if isinstance(value, list):
         return [normalize_value(v, values, key) for v in value]
     if isinstance(value, dict):
@@ -110,6 +116,11 @@ def _status_type(item: dict[str, Any]) -> str | None:
     return kind if kind in STATUS_TOKENS else None
 
 
+def _status_order(item: dict[str, Any]) -> tuple[str, str, str]:
+    tok = item["data"]["token"]
+    return (str(tok.get("type")), str(tok.get("stage")), json.dumps(item, sort_keys=True))
+
+
 def _canonical_status_runs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Runs of status tokens sorted: the runtime emits them from concurrent tasks, in no fixed order."""
     out: list[dict[str, Any]] = []
@@ -118,7 +129,7 @@ def _canonical_status_runs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if item and _status_type(item) is not None:
             run.append(item)
             continue
-        out.extend(sorted(run, key=lambda i: json.dumps(i, sort_keys=True)))
+        out.extend(sorted(run, key=_status_order))
         run = []
         if item:
             out.append(item)

@@ -117,6 +117,11 @@ def get(name: str, path: str, **kw: Any) -> Req:
     return Req(name, "GET", path, **kw)
 
 
+def listen(name: str, path: str, **kw: Any) -> Req:
+    """A never-ending stream, read for 1.5 s (the events that arrive meanwhile are recorded)."""
+    return Req(name, "GET", path, stream_seconds=1.5, stream_until=("never",), **kw)
+
+
 def post(name: str, path: str, body: Any = NO_BODY, **kw: Any) -> Req:
     return Req(name, "POST", path, body=body, **kw)
 
@@ -204,6 +209,9 @@ KEYS = Scenario("keys", (
     get("client_route_no_user", "/v1/sessions", key="client"),
     get("scheduler_jobs_client_no_user", "/v1/scheduler/jobs", key="client"),
     get("scheduler_jobs_no_key", "/v1/scheduler/jobs", key="none"),
+    post("body_not_json_no_key", "/v1/secrets", Raw(b"{not json"), key="none"),
+    post("body_missing_field_no_key", "/v1/secrets", {"key": "K"}, key="none"),
+    post("body_not_json_wrong_key", "/v1/chat", Raw(b"nope"), key="wrong-client"),
     post("scheduler_create_client_key", "/v1/scheduler/jobs",
          {"type": "recurring", "schedule": "0 9 * * 1", "message": "m"}, key="client", user="<<user>>"),
 ), variables=USER)
@@ -267,6 +275,11 @@ CHAT = Scenario("chat", (
                               "session_id": "<<session>>"}, key="client", user="<<user>>"),
     post("stream", "/v1/chat", {"message": "Tell me about the weather in Paris", "session_id": "<<session>>"},
          key="client", user="<<user>>", capture={"stream_request": token("request_id")}),
+    post("json_greeting", "/v1/chat", {"message": "hi", "stream": False, "session_id": "<<session>>-hi"},
+         key="client", user="<<user>>"),
+    post("json_thanks", "/v1/chat", {"message": "thanks", "stream": False}, key="client", user="<<user>>"),
+    post("stream_greeting", "/v1/chat", {"message": "hello", "session_id": "<<session>>-hello"},
+         key="client", user="<<user>>"),
     post("json_no_session", "/v1/chat", {"message": "Describe a quiet morning by the sea.", "stream": False},
          key="client", user="<<user>>"),
     post("json_no_user", "/v1/chat", {"message": "Describe a quiet evening in a forest.", "stream": False,
@@ -348,6 +361,7 @@ MEMORY = Scenario("memory", (
     get("stats", "/v1/memory/stats"),
     get("buffer", "/v1/memory/buffer", key="client", user="<<user>>"),
     get("buffer_admin", "/v1/memory/buffer"),
+    get("buffer_user_zero", "/v1/memory/buffer", key="client", user="0"),
     get("buffers", "/v1/memory/buffers"),
     get("memories", "/v1/memories", key="client", user="<<user>>"),
     get("memories_limit", "/v1/memories?limit=5", key="client", user="<<user>>"),
@@ -357,11 +371,15 @@ MEMORY = Scenario("memory", (
     post("add_memory_empty", "/v1/memories", {}, key="client", user="<<user>>"),
     delete("delete_memory", "/v1/memories/mem_missing_<<tag>>", key="client", user="<<user>>"),
     post("batch", "/v1/memories/batch", {"items": [{"content": "Plays the cello"}]}, key="client", user="<<user>>"),
+    post("batch_sourced", "/v1/memories/batch",
+         {"items": [{"content": "Plays the viola", "source": "gmail", "source_id": "msg-<<tag>>"}]},
+         key="client", user="<<user>>"),
     post("batch_empty", "/v1/memories/batch", {"items": []}, key="client", user="<<user>>"),
     post("batch_missing", "/v1/memories/batch", {}, key="client", user="<<user>>"),
     get("ingestion_missing", "/v1/memories/ingestion/proc_missing_<<tag>>", key="client", user="<<user>>"),
     get("provenance", "/v1/memories/provenance", key="client", user="<<user>>"),
     get("provenance_entity", "/v1/memories/provenance?entity=mango", key="client", user="<<user>>"),
+    get("provenance_event", "/v1/memories/provenance?event_id=evt_missing_<<tag>>", key="client", user="<<user>>"),
     post("distilled", "/v1/memories/distilled", {"items": []}, key="client", user="<<user>>"),
     get("distilled_missing", "/v1/memories/distilled/proc_missing_<<tag>>", key="client", user="<<user>>"),
     get("history", "/v1/history", key="client", user="<<user>>"),
@@ -380,7 +398,10 @@ MEMORY_ADMIN = Scenario("memory_admin", (
     post("lint", "/v1/memory/lint", {}),
     post("backfill", "/v1/memory/backfill", {"user_id": "<<user>>"}),
     post("backfill_missing_user", "/v1/memory/backfill", {}),
-    post("forget", "/v1/memory/forget", {"user_id": "<<user>>", "source": "chat"}),
+    post("forget", "/v1/memory/forget", {"user_id": "<<user>>", "source": "chat"},
+         capture={"forget_job": data("job_id")}),
+    Poll(get("forget_status", "/v1/memory/forget/<<forget_job>>"),
+         until=lambda e: e.status != 200 or e.body["data"].get("status") != "processing"),
     post("forget_missing_source", "/v1/memory/forget", {"user_id": "<<user>>"}),
     get("forget_status_missing", "/v1/memory/forget/job_missing_<<tag>>"),
     get("distilleries", "/v1/memory/distilleries"),
@@ -451,7 +472,7 @@ SCHEDULER_OFF = Scenario("scheduler_absent", (
     delete("delete", "/v1/scheduler/jobs/job_missing_<<tag>>"),
     post("pause", "/v1/scheduler/jobs/job_missing_<<tag>>/pause"),
     post("resume", "/v1/scheduler/jobs/job_missing_<<tag>>/resume"),
-), variables=USER, formations=("bare",))
+), variables=USER, formations=("bare", "multiuser"))
 
 # --- triggers, SOPs ----------------------------------------------------------------------------------
 
@@ -473,7 +494,7 @@ TRIGGERS = Scenario("triggers", (
 TRIGGER_WEBHOOK = Scenario("trigger_webhook", (
     get("one", "/v1/triggers/notify", key="client", compare="values"),
     post("fire_async", "/v1/triggers/notify", {"data": {"event": "deploy-<<tag>>", "source": "ci"}},
-         key="client", user="<<user>>"),
+         key="client", user="<<user>>", capture={"fired": lambda e: e.body["request"]["id"]}),
     Hook("webhook", lambda payload, v: v["tag"] in str(payload) or payload.get("status") in ("completed", "failed")),
     Poll(get("requests", "/v1/requests", key="client", user="<<user>>"),
          until=lambda e: all(r.get("status") != "processing" for r in e.body["data"]["requests"])),
@@ -573,14 +594,13 @@ ARTIFACTS = Scenario("artifacts", (
 
 STREAMS = Scenario("streams", (
     get("logs_no_filter", "/v1/logs"),
-    get("logs_user", "/v1/logs?user_id=<<user>>", stream_seconds=1.5),
+    listen("logs_user", "/v1/logs?user_id=<<user>>"),
     get("logs_client_key", "/v1/logs?user_id=<<user>>", key="client"),
-    get("events", "/v1/events", key="client", user="<<user>>", stream_seconds=1.5),
-    get("events_admin", "/v1/events", stream_seconds=1.5),
+    listen("events", "/v1/events", key="client", user="<<user>>"),
+    listen("events_admin", "/v1/events"),
     get("events_no_user", "/v1/events", key="client"),
-    get("session_events", "/v1/events/sess-<<tag>>", key="client", user="<<user>>", stream_seconds=1.5),
-    get("request_events", "/v1/events/sess-<<tag>>/req_<<tag>>", key="client", user="<<user>>",
-        stream_seconds=1.5),
+    listen("session_events", "/v1/events/sess-<<tag>>", key="client", user="<<user>>"),
+    listen("request_events", "/v1/events/sess-<<tag>>/req_<<tag>>", key="client", user="<<user>>"),
 ), variables=USER, formations=("default", "bare"))
 
 

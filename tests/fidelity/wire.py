@@ -38,6 +38,8 @@ class Target:
     prefix: str = ""
     values: dict[str, str] = field(default_factory=dict)
     """Run-specific strings (keys, model string, paths) -> their ``<<name>>`` placeholder."""
+    stream_cap: float | None = None
+    """At most this long on a stream that sends nothing (the local server: no need to wait as long)."""
 
 
 @dataclass
@@ -193,10 +195,13 @@ def _parse_sse(buffer: str, items: list[dict[str, Any]]) -> str:
             items.append({"event": event or "message", "data": payload})
 
 
-def _read_stream(response: http.client.HTTPResponse, sock: socket.socket | None, req: Req) -> list[dict[str, Any]]:
+def _read_stream(
+    response: http.client.HTTPResponse, sock: socket.socket | None, req: Req, cap: float | None
+) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     buffer = ""
-    deadline = time.monotonic() + req.stream_seconds
+    window = req.stream_seconds if cap is None or req.stream_until != ("never",) else min(cap, req.stream_seconds)
+    deadline = time.monotonic() + window
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -236,7 +241,7 @@ def send(target: Target, req: Req, variables: dict[str, str]) -> Exchange:
         events = None
         parsed: Any = None
         if "text/event-stream" in ctype and response.status == 200:
-            events = _read_stream(response, conn.sock, req)
+            events = _read_stream(response, conn.sock, req, target.stream_cap)
         else:
             raw = response.read()
             if "json" in ctype:

@@ -54,7 +54,7 @@ def record(formations: tuple[str, ...], out: Path, *, openapi: Path | None) -> d
                         with urllib.request.urlopen(f"{runtime.url}/openapi.json", timeout=30) as answer:
                             spec = json.load(answer)
                         openapi.parent.mkdir(parents=True, exist_ok=True)
-                        openapi.write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+                        openapi.write_text(json.dumps(spec, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
                 finally:
                     runtime.stop()
                 print(f"record-runtime: {name}: {sum(k.startswith(name + '/') for k in written)} scenarios",
