@@ -175,7 +175,7 @@ def test_garbage_is_a_protocol_error(server: LocalMuxiServer) -> None:
     with fc:
         with pytest.raises(ProtocolError):
             fc.get_status()
-        assert fc.get_status()["status"] == "running"
+        assert fc.get_status()["formation"]["id"] == server.formation_id
 
 
 def test_garbage_bytes_on_the_wire(server: LocalMuxiServer) -> None:

@@ -126,9 +126,10 @@ def test_json_chat_and_session_agree_with_the_stream(server: LocalMuxiServer, me
     data = request(server, "POST", api(server, "/chat"), headers=client(server, "json-prop"),
                    json_body={"message": message, "stream": False, "session_id": "p"}).json()["data"]
     assert data["message"]["content"] == message
-    last = request(server, "GET", api(server, "/sessions/p/messages?limit=2"),
-                   headers=client(server, "json-prop")).json()["data"]["messages"]
-    assert [m["content"] for m in last] == [message, message]
+    every = request(server, "GET", api(server, "/sessions/p/messages?limit=1000"),
+                    headers=client(server, "json-prop")).json()["data"]["messages"]
+    # Buffer messages are {text, metadata}, oldest first (tests/fixtures/runtime/default/sessions.json).
+    assert [m["text"] for m in every[-2:]] == [message, message]
 
 
 # --- faults: a model of one-shot rules ---------------------------------------------------------------------

@@ -87,7 +87,8 @@ async def chat(c: Call) -> None:
     body = c.body
     if body.get("mode") == "async":
         raise Reject(501, ASYNC_UNSUPPORTED, "METHOD_NOT_FOUND")
-    await converse(c, body["message"], body.get("session_id"), body.get("agent_id"), body.get("stream") is not False)
+    await converse(c, body["message"], body.get("session_id"), body.get("agent_id"), body.get("stream") is not False,
+                   body.get("request_id"))
 
 
 async def audiochat(c: Call) -> None:
@@ -99,12 +100,18 @@ async def audiochat(c: Call) -> None:
             raise Reject(400, AUDIO_ONLY, "VALIDATION_ERROR", {"field": "files", "invalid_content_type": ctype})
         names.append(str(item.get("filename") or item.get("name") or "audio"))
     await converse(c, f"[audio: {', '.join(names)}]", body.get("session_id"), body.get("agent_id"),
-                   body.get("stream") is not False)
+                   body.get("stream") is not False, body.get("request_id"))
 
 
-async def converse(c: Call, message: str, session_id: str | None, agent_id: str | None, stream: bool) -> None:
+async def converse(
+    c: Call, message: str, session_id: str | None, agent_id: str | None, stream: bool, request_id: str | None = None
+) -> None:
+    """Answer one message. A ``request_id`` in the body names the request: the envelope's id, the
+    answer's ``request_id``, the stream tokens' and the tracker's (otherwise each is generated)."""
+    if request_id:
+        c.request_id = request_id
     if stream:
-        await _stream(c, message, session_id or new_id("sess_", 16), agent_id)
+        await _stream(c, message, session_id or new_id("sess_", 16), agent_id, request_id)
         return
     if await c.replay():
         return
@@ -112,7 +119,7 @@ async def converse(c: Call, message: str, session_id: str | None, agent_id: str 
     if len(message) > MAX_MESSAGE:
         await c.ok({"message": {"role": "assistant", "content": _too_long(len(message)), "artifacts": None,
                                 "metadata": {"error_code": "INPUT_VALIDATION_ERROR", "error_type": "validation"}},
-                    "user_id": user, "session_id": None, "request_id": None}, "message", "chat.completed")
+                    "user_id": user, "session_id": None, "request_id": request_id}, "message", "chat.completed")
         return
     started = time.perf_counter()
     reply = answer(c, message)
@@ -124,19 +131,19 @@ async def converse(c: Call, message: str, session_id: str | None, agent_id: str 
     else:
         session_id = session_id or new_id("sess_", 16)
         metadata = {"session_id": session_id}
-    record_exchange(c, message, session_id, reply, new_id("req_"))
+    record_exchange(c, message, session_id, reply, request_id or new_id("req_"))
     answer_json: dict[str, Any] = {"role": "assistant", "content": reply.text, "artifacts": None, "metadata": metadata}
     if reply.ui:
         answer_json["ui"] = list(reply.ui)
-    await c.ok({"message": answer_json, "user_id": user, "session_id": session_id, "request_id": None},
+    await c.ok({"message": answer_json, "user_id": user, "session_id": session_id, "request_id": request_id},
                "message", "chat.completed", cache=True)
 
 
-async def _stream(c: Call, message: str, session_id: str, agent_id: str | None) -> None:
+async def _stream(c: Call, message: str, session_id: str, agent_id: str | None, request_id: str | None) -> None:
     out = c.out
     ctx = c.ctx
     await out.open_stream(200, SSE_HEADERS)
-    tracked = new_id("req_")
+    tracked = request_id or new_id("req_")
     script = TokenScript(request_id=tracked, user_id=c.storage_user, session_id=session_id, message=message,
                          agents=c.rt.spec.agents, tool_count=tool_count(c))
     chatter = is_chatter(message)

@@ -8,8 +8,10 @@ The runtime's answers depend on the formation's persistent memory, and that is w
 - SQLite (the default): the memory routes fail inside the runtime (500, its own messages, as
   recorded -- docs/runtime.md lists them) while batch ingestion, provenance and forget work.
 
-The user buffer view reads the header's user while chats are stored under ``"0"`` in single-user
-mode, so a user other than ``"0"`` sees an empty buffer, as on the runtime.
+Most of these routes want ``X-Muxi-User-ID`` whatever the key (400 ``X-Muxi-User-ID header is
+required``); clearing a buffer wants it only with the client key. The user buffer view reads the
+header's user while chats are stored under ``"0"`` in single-user mode, so a user other than
+``"0"`` sees an empty buffer, as on the runtime.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._wire import new_id
-from ._base import USER_REQUIRED, Call, Reject, Route
+from ._base import USER_REQUIRED, USER_REQUIRED_CLIENT, Call, Reject, Route
 
 __all__ = ["ROUTES"]
 
@@ -79,14 +81,14 @@ def _clear(c: Call, user: str | None, session_id: str | None = None) -> tuple[in
 
 
 async def clear_user_buffer(c: Call) -> None:
-    user = c.require_user()
+    user = c.require_user(USER_REQUIRED_CLIENT)
     messages, sessions = _clear(c, user)
     await c.ok({"message": "Buffer cleared successfully", "user_id": user, "messages_cleared": messages,
                 "sessions_cleared": sessions}, "message", "memory.buffer.user.cleared")
 
 
 async def clear_session_buffer(c: Call) -> None:
-    user = c.require_user()
+    user = c.require_user(USER_REQUIRED_CLIENT)
     session_id = c.params["session_id"]
     messages, _ = _clear(c, user, session_id)
     await c.ok({"message": "Session buffer cleared successfully", "user_id": user, "session_id": session_id,
@@ -108,14 +110,14 @@ async def clear_all_buffers(c: Call) -> None:
 
 
 async def list_memories(c: Call) -> None:
-    c.require_user()
+    c.require_user(admin_too=True)
     if c.rt.spec.persistent_memory:
         raise Reject(500, SQLITE_LIST, "INTERNAL_ERROR")
     await c.ok({"memories": [], "count": 0}, "memory_list", "memory.list")
 
 
 async def add_memory(c: Call) -> None:
-    c.require_user()
+    c.require_user(admin_too=True)
     _persistent(c)
     if not c.body.get("content") and not c.body.get("detail"):
         raise Reject(422, "Either 'content' or 'detail' must be provided", "INVALID_PARAMS")
@@ -123,13 +125,13 @@ async def add_memory(c: Call) -> None:
 
 
 async def delete_memory(c: Call) -> None:
-    c.require_user()
+    c.require_user(admin_too=True)
     _persistent(c)
     raise Reject(500, SQLITE_DELETE, "INTERNAL_ERROR")
 
 
 async def ingest_batch(c: Call) -> None:
-    c.require_user()
+    c.require_user(admin_too=True)
     _persistent(c)
     items = c.body["items"]
     if not items:
@@ -161,7 +163,7 @@ async def ingestion_status(c: Call) -> None:
 
 
 async def provenance(c: Call) -> None:
-    c.require_user()
+    c.require_user(admin_too=True)
     entity, event_id = c.query.get("entity"), c.query.get("event_id")
     if not entity and not event_id:
         raise Reject(422, "Provide 'entity' (a knowledge graph entity name) or 'event_id'", "INVALID_PARAMS")
@@ -172,18 +174,16 @@ async def provenance(c: Call) -> None:
 
 
 async def history(c: Call) -> None:
-    c.require_user()
+    c.require_user(admin_too=True)
     await c.ok({"entries": [], "count": 0}, "memory", "memory.retrieved")
 
 
 async def distilled(c: Call) -> None:
-    c.require_user()
     _distillery(c)
     raise Reject(422, "'items' must contain at least one item", "INVALID_PARAMS")
 
 
 async def distilled_status(c: Call) -> None:
-    c.require_user()
     _distillery(c)
     raise Reject(404, f"Unknown or expired processing_id '{c.params['processing_id']}'", "NOT_FOUND")
 

@@ -185,19 +185,19 @@ async def credential_services(c: Call) -> None:
 
 
 async def list_credentials(c: Call) -> None:
-    c.require_user()
+    c.require_user(admin_too=True)
     await c.ok({"credentials": [], "count": 0}, "credential_list", "credentials.listed")
 
 
 async def create_credential(c: Call) -> None:
-    c.require_user()
+    c.require_user(admin_too=True)
     if not c.rt.spec.persistent_memory:
         raise Reject(503, f"{NO_CREDENTIALS}. Ensure persistent memory is configured.", "SERVICE_UNAVAILABLE")
     raise Reject(500, CREDENTIAL_STORE_BUG, "INTERNAL_ERROR")
 
 
 async def one_credential(c: Call) -> None:
-    c.require_user()
+    c.require_user(admin_too=True)
     if not c.rt.spec.persistent_memory:
         raise Reject(503, NO_CREDENTIALS, "SERVICE_UNAVAILABLE")
     raise Reject(404, f"Credential not found: {c.params['credential_id']}", "RESOURCE_NOT_FOUND")
