@@ -73,7 +73,7 @@ class WebhookSender:
         delivery = WebhookDelivery(url, payload)
         with self._lock:
             self._deliveries.append(delivery)
-        body = json.dumps(payload).encode()  # default spacing: not the signed bytes (PROTOCOL.md §12)
+        body = json.dumps(payload).encode()  # default spacing: not the signed bytes (docs/protocol.md §12)
         delays = (*self.retry_delays, None)
         try:
             for delay in delays:

@@ -5,8 +5,8 @@ bundle reader (``muxi_proto.bundle``), so a client that packs a bundle wrongly i
 instead of being mirrored:
 
 - gzip-compressed tar, at most ``max_unpacked`` bytes once unpacked;
-- every entry below one top-level directory; only regular files and directories; no absolute
-  paths, no ``..``;
+- every entry below one named top-level directory (no ``./``); only regular files and
+  directories; no absolute paths, no ``..``;
 - ``formation.afs`` (or ``formation.yaml`` / ``formation.yml``) directly in that directory, whose
   top-level ``id`` and ``version`` are read (PyYAML when installed, else a plain scan of
   ``key: value`` lines at column 0, which is all a formation header needs).
@@ -79,8 +79,10 @@ def _header(text: str) -> tuple[str | None, str | None]:
 
 def _take(archive: tarfile.TarFile, member: tarfile.TarInfo, tops: set[str], files: dict[str, str]) -> None:
     name = member.name
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if name.startswith("/") or ".." in parts:
+    if name.startswith("/") or name == "." or name.startswith("./"):
+        raise BundleRefused(f"entries must sit under one named top-level folder, not {name!r}")
+    parts = [p for p in name.split("/") if p]
+    if ".." in parts or "." in parts:
         raise BundleRefused(f"unsafe path in bundle: {name}")
     if not (member.isfile() or member.isdir()):
         raise BundleRefused(f"unsupported entry type in bundle: {name}")

@@ -501,10 +501,11 @@ class LocalMuxiServer:
         headers = [("Content-Type", "application/json")]
         if plan.retry_after is not None:
             headers.append(("Retry-After", plan.retry_after))
-        if inc.path.startswith(("/api/", "/draft/")):
-            code = "RATE_LIMIT_EXCEEDED" if status == 429 else None
+        if inc.path.startswith(("/api/", "/draft/", "/v1/")) or inc.path == "/v1":
+            # The runtime's own code for the status (its exception handler's table): 429 RATE_LIMITED,
+            # 503 SYSTEM_OVERLOAD, ...
             body = py_json(runtime_error(status, "Injected fault", request_id=new_id("req_"),
-                                         timestamp_ms=int(self._ctx.clock() * 1000), code=code,
+                                         timestamp_ms=int(self._ctx.clock() * 1000),
                                          idempotency_key=inc.header("x-muxi-idempotency-key") or None))
         else:
             body = go_json(control_error(status, "Injected fault"))

@@ -1,4 +1,4 @@
-"""The local server's control plane against the protocol facts (PROTOCOL.md §2-§5), over raw HTTP."""
+"""The local server's control plane against the protocol facts (docs/protocol.md §2-§5), over raw HTTP."""
 
 from __future__ import annotations
 

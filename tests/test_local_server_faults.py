@@ -58,7 +58,7 @@ def test_fail_next_formation_plane_body(server: LocalMuxiServer) -> None:
     reply = request(server, "GET", api(server, "/health"))
     assert reply.status == 429 and reply.header("retry-after") == "3"
     body = reply.json()
-    assert body["success"] is False and body["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert body["success"] is False and body["error"]["code"] == "RATE_LIMITED"
 
 
 def test_get_retries_through_failures_with_one_key_and_fresh_signatures(server: LocalMuxiServer) -> None:

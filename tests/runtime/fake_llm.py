@@ -1,4 +1,4 @@
-"""A tiny fake LLM that the real runtime talks to (PROTOCOL.md §14).
+"""A tiny fake LLM that the real runtime talks to (docs/protocol.md §14).
 
 The formation names the model ``ollama/fake:latest@127.0.0.1:<port>``; the runtime's Ollama
 provider then asks ``GET /api/tags`` for the model list and sends OpenAI-style
