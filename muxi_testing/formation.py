@@ -211,22 +211,26 @@ def _front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
 
 
 def _agents(files: dict[str, str], config: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    found = {name[len("agents/"):-len(".afs")]: name for name in sorted(files)
-             if name.startswith("agents/") and name.endswith(".afs") and name.count("/") == 1}
+    """The runtime's agents: inline ones from formation.afs, then every file of ``agents/`` (``.afs``,
+    then ``.yaml``, then ``.yml``, each sorted; ``active: false`` skipped). An id listed in
+    formation.afs without a file is an error here (the runtime would serve without it)."""
+    found: dict[str, str] = {}
+    for suffix in (".afs", ".yaml", ".yml"):
+        for name in sorted(files):
+            if name.startswith("agents/") and name.endswith(suffix) and name.count("/") == 1:
+                found.setdefault(name[len("agents/"):-len(suffix)], name)
     listed = config.get("agents")
-    entries: list[Any] = list(listed) if isinstance(listed, list) else list(found)
-    agents = []
-    for entry in entries:
-        if isinstance(entry, dict):
-            agent = dict(entry)
-        else:
-            name = found.get(str(entry))
-            if name is None:
-                raise FormationError(f"{where}: agent {entry!r} is listed but agents/{entry}.afs is missing")
-            agent = _parse_yaml(files[name], f"{where}/{name}")
-            agent.setdefault("id", str(entry))
+    agents = [dict(entry) for entry in listed if isinstance(entry, dict)] if isinstance(listed, list) else []
+    for entry in listed if isinstance(listed, list) else []:
+        if not isinstance(entry, dict) and str(entry) not in found:
+            raise FormationError(f"{where}: agent {entry!r} is listed but agents/{entry}.afs is missing")
+    for stem, name in found.items():
+        agent = _parse_yaml(files[name], f"{where}/{name}")
+        agent.setdefault("id", stem)
+        if agent.get("active", True):
+            agents.append(agent)
+    for agent in agents:
         agent["source"] = "formation"
-        agents.append(agent)
     return agents
 
 

@@ -71,7 +71,7 @@ def test_a_formation_directory_is_served_as_the_runtime_would(tmp_path: Path) ->
         assert (server.formation_id, server.admin_key, server.client_key) == (
             "shop-bot", "shop-admin-key-0123456789", "shop-client-key-0123456789")  # the formation's own keys
         agents = request(server, "GET", api(server, "/agents"), headers=admin(server)).json()["data"]
-        assert [a["id"] for a in agents["agents"]] == ["support", "billing"]
+        assert [a["id"] for a in agents["agents"]] == ["billing", "support"]  # sorted files
         status = request(server, "GET", api(server, "/status"), headers=admin(server)).json()["data"]
         assert status["formation"] == {"id": "shop-bot", "name": "Shop bot", "description": "Answers shop questions.",
                                        "version": "3.1.0"}
@@ -126,7 +126,7 @@ def test_a_deployed_bundle_brings_its_own_agents_and_triggers(tmp_path: Path) ->
     with LocalMuxiServer() as server, ServerClient(server.server_config()) as ctl:
         ctl.deploy_formation("shop-bot", pack_directory(formation, "shop-bot"), version="3.1.0")
         agents = request(server, "GET", "/api/shop-bot/v1/agents", headers=admin(server)).json()["data"]
-        assert [a["id"] for a in agents["agents"]] == ["support", "billing"]
+        assert [a["id"] for a in agents["agents"]] == ["billing", "support"]  # sorted files
         triggers = request(server, "GET", "/api/shop-bot/v1/triggers", headers=client(server)).json()["data"]
         assert triggers["triggers"] == ["order"]
 
@@ -315,7 +315,7 @@ def test_plugin_serves_the_configured_formation(tmp_path: Path) -> None:
         def test_my_formation(muxi_server):
             assert muxi_server.formation_id == "shop-bot"
             with FormationClient(muxi_server.formation_config()) as fc:
-                assert [a["id"] for a in fc.get_agents()["agents"]] == ["support", "billing"]
+                assert [a["id"] for a in fc.get_agents()["agents"]] == ["billing", "support"]  # sorted files
         """))
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
