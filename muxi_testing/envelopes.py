@@ -84,11 +84,12 @@ def runtime_success(
     *,
     request_id: str,
     timestamp_ms: int,
-    object_type: str,
-    event_type: str,
+    object_type: str = "response",
+    event_type: str = "response",
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """A runtime success envelope (``data`` is always an object)."""
+    """A runtime success envelope (``data`` is always an object; ``object`` and ``type`` name the
+    resource and the event, e.g. ``"secret_list"`` / ``"secret.list"``)."""
     return {
         "object": object_type,
         "timestamp": timestamp_ms,
