@@ -172,3 +172,34 @@ def test_fixtures_are_recorded() -> None:
     for formation in FORMATIONS:
         for scenario in scenarios_for(formation):
             assert (FIXTURES / formation / f"{scenario.name}.json").is_file(), (formation, scenario.name)
+
+
+def _record(body: Any, status: int = 200) -> dict[str, Any]:
+    return {"status": status, "headers": {"content-type": "application/json"}, "body": body}
+
+
+def test_the_comparison_catches_what_matters() -> None:
+    """Each kind of difference the issue calls dangerous is reported (the comparison can fail)."""
+    runtime = _record({"object": "session_list", "type": "session.list", "success": True, "error": None,
+                       "data": {"sessions": [{"session_id": "s", "user_id": "0"}], "count": 1}})
+    assert compare(runtime, runtime) == []
+    isolated = _record({**runtime["body"], "data": {"sessions": [{"session_id": "s", "user_id": "alice"}],
+                                                    "count": 1}})
+    assert any("user_id" in line for line in compare(runtime, isolated))  # same shape, another user
+    extra = _record({**runtime["body"], "data": {**runtime["body"]["data"], "message_count": 2}})
+    assert any("never by the runtime" in line for line in compare(runtime, extra))
+    assert any(line.startswith("status") for line in compare(runtime, _record(runtime["body"], 201)))
+    error = {"object": "error", "type": "error.validation", "success": False, "data": {},
+             "error": {"code": "INVALID_PARAMS", "message": "Validation failed: 1 error(s)", "data": {
+                 "validation_errors": [{"field": "message", "msg": "Field required", "type": "string",
+                                        "error": "missing"}]}}}
+    other_field = {**error, "error": {**error["error"], "data": {"validation_errors": [
+        {"field": "body.message", "msg": "Field required", "type": "string", "error": "missing"}]}}}
+    assert any("error.data" in line for line in compare(_record(error, 422), _record(other_field, 422)))
+    other_code = {**error, "error": {**error["error"], "code": "VALIDATION_ERROR"}}
+    assert any("error.code" in line for line in compare(_record(error, 422), _record(other_code, 422)))
+    stream = {"status": 200, "headers": {"content-type": "text/event-stream"}, "events": [
+        {"event": "message", "data": {"token": {"type": "content", "user_id": "0", "content": "x"}}}]}
+    local = {**stream, "events": [{"event": "message", "data": {"token": {"type": "content", "user_id": "u",
+                                                                          "content": "x"}}}]}
+    assert compare(stream, local) != []  # token.user_id of streams

@@ -125,13 +125,14 @@ async def converse(
     reply = answer(c, message)
     elapsed_ms = (time.perf_counter() - started) * 1000
     metadata: dict[str, Any]
-    if is_chatter(message):
+    stored_in = session_id or new_id("sess_", 16)  # the buffer always gets a session
+    if is_chatter(message):  # the early path answers without naming the session it made up
         metadata = {"handled_by": "overlord_direct", "is_actionable": False, "fast_path": True,
                     "early_heuristic": True, "processing_time_ms": elapsed_ms}
     else:
-        session_id = session_id or new_id("sess_", 16)
+        session_id = stored_in
         metadata = {"session_id": session_id}
-    record_exchange(c, message, session_id, reply, request_id or new_id("req_"))
+    record_exchange(c, message, stored_in, reply, request_id or new_id("req_"))
     answer_json: dict[str, Any] = {"role": "assistant", "content": reply.text, "artifacts": None, "metadata": metadata}
     if reply.ui:
         answer_json["ui"] = list(reply.ui)

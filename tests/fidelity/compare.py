@@ -6,7 +6,11 @@ What must agree, for every exchange:
 - the shape of a JSON body: every key path with the JSON type found there (list items merged
   under ``path[]``), so a field the runtime never sends, or sends with another type, is a
   difference;
-- for envelopes: ``object``, ``type``, ``success``, ``error.code`` and ``error.message``;
+- for envelopes: ``object``, ``type``, ``success``, ``error.code``, ``error.message``, every
+  ``validation_errors`` entry, and the error's ``data`` (but the text of an exception it quotes);
+- the values of the keys that say *whose* and *what state* wherever they appear
+  (:data:`VALUE_KEYS`: ``user_id``, ``status``, ``role``...), so a server that keeps users apart where
+  the runtime maps them all to ``"0"`` differs even though the shape is the same;
 - for ``compare="values"`` steps: the whole normalised body;
 - for streams: the sequence of frames (comments, event names and the shape of each frame's data;
   for chat tokens also their ``type`` and ``stage``).
@@ -19,7 +23,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["compare", "shape"]
+__all__ = ["VALUE_KEYS", "compare", "shape"]
+
+VALUE_KEYS = frozenset({"user_id", "status", "role", "is_recurring", "success", "finished", "fast_path",
+                        "early_heuristic", "handled_by", "error_code", "count", "has_more", "message", "content",
+                        "type", "name", "identifier", "session_id", "request_id", "id", "title", "cron_expression",
+                        "original_prompt", "source", "processing_mode", "webhook_url", "formation_id"})
 
 
 def _type(value: Any) -> str:
@@ -69,6 +78,28 @@ def _shape_diff(expected: Any, actual: Any, label: str) -> list[str]:
     return lines
 
 
+def _values_diff(expected: Any, actual: Any, where: str, out: list[str]) -> None:
+    """Differences in :data:`VALUE_KEYS` at the same paths (list items by position)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key, value in expected.items():
+            if key not in actual:
+                continue
+            if key in VALUE_KEYS and not isinstance(value, (dict, list)) and value != actual[key]:
+                out.append(f"value {where}.{key}: {actual[key]!r} locally, {value!r} on the runtime")
+            _values_diff(value, actual[key], f"{where}.{key}", out)
+    elif isinstance(expected, list) and isinstance(actual, list):
+        for index, (a, b) in enumerate(zip(expected, actual, strict=False)):
+            _values_diff(a, b, f"{where}[{index}]", out)
+
+
+def _error_data(body: Any) -> Any:
+    error = body.get("error") if isinstance(body, dict) else None
+    data = error.get("data") if isinstance(error, dict) else None
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if k != "error"}  # "error": an exception's own text
+    return data
+
+
 def _envelope_fields(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict) or "object" not in body or "success" not in body:
         return {}
@@ -85,8 +116,8 @@ def _frame_key(item: dict[str, Any]) -> Any:
     data = item.get("data")
     tok = data.get("token") if isinstance(data, dict) else None
     if isinstance(tok, dict):
-        return (item.get("event"), "token", tok.get("type"), tok.get("stage"),
-                json.dumps({k: sorted(v) for k, v in sorted(shape(tok).items())}))
+        return (item.get("event"), "token", tok.get("type"), tok.get("stage"), tok.get("user_id"),
+                tok.get("status"), json.dumps({k: sorted(v) for k, v in sorted(shape(tok).items())}))
     return (item.get("event"), json.dumps({k: sorted(v) for k, v in sorted(shape(data).items())}))
 
 
@@ -130,6 +161,9 @@ def compare(expected: dict[str, Any], actual: dict[str, Any], mode: str = "shape
         for name in sorted(set(want_env) | set(got_env)):
             if want_env.get(name) != got_env.get(name):
                 lines.append(f"{name}: {got_env.get(name)!r} locally, {want_env.get(name)!r} on the runtime")
+        if want_env and _error_data(want_body) != _error_data(got_body):
+            lines.append(f"error.data: {_error_data(got_body)!r} locally, {_error_data(want_body)!r} on the runtime")
+        _values_diff(want_body, got_body, "$", lines)
     elif _type(want_body) != _type(got_body):
         lines.append(f"body: {_type(got_body)} locally, {_type(want_body)} on the runtime")
     return lines
