@@ -19,7 +19,8 @@ from muxi_proto.sse import SSEDecoder
 from muxi_proto.streams import ChatAnswer, ChatStream
 from muxi_testing import Faults, LocalMuxiServer
 from muxi_testing._chat import split_deltas
-from muxi_testing._control import _lines_param, formation_id_error
+from muxi_testing._control import _lines_param
+from muxi_testing._deploy import formation_id_error
 from muxi_testing._state import IdempotencyCache, make_bundle
 from muxi_testing._wire import Incoming, go_json
 from tests.httpserver import ServerRequest
