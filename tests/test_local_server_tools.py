@@ -322,3 +322,31 @@ def test_plugin_serves_the_configured_formation(tmp_path: Path) -> None:
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
+
+
+def test_a_postgres_formation_keeps_users_apart(tmp_path: Path) -> None:
+    # Not recordable here (multi-user needs PostgreSQL with pgvector): the runtime's source
+    # (formation/initialization.py) makes a non-SQLite store multi-user; SQLite stays single-user.
+    memory = 'memory:\n  persistent:\n    connection_string: "postgresql://muxi@127.0.0.1/muxi"\n'
+    formation = write_formation(tmp_path / "shop", memory=memory)
+    with LocalMuxiServer(formation=formation) as server:
+        request(server, "POST", api(server, "/chat"), headers=client(server, "alice"),
+                json_body={"message": "mine", "stream": False, "session_id": "a1"})
+        mine = request(server, "GET", api(server, "/sessions"), headers=client(server, "alice")).json()["data"]
+        assert [(s["session_id"], s["user_id"]) for s in mine["sessions"]] == [("a1", "alice")]
+        theirs = request(server, "GET", api(server, "/sessions"), headers=client(server, "bob")).json()["data"]
+        assert theirs["sessions"] == []
+        request_id = request(server, "GET", api(server, "/requests"), headers=client(server, "alice")).json()[
+            "data"]["requests"][0]["request_id"]
+        denied = request(server, "GET", api(server, f"/requests/{request_id}"), headers=client(server, "bob"))
+        assert (denied.status, denied.json()["error"]["code"]) == (403, "FORBIDDEN")
+
+
+def test_the_start_formation_answers_at_its_own_url_too() -> None:
+    from muxi_transports import FormationClient
+
+    with LocalMuxiServer() as server, FormationClient(url=server.url, admin_key=server.admin_key,
+                                                      client_key=server.client_key) as direct:
+        assert direct.get_status()["formation"]["id"] == server.formation_id
+        assert direct.chat({"message": "direct"}, user_id="u")["message"]["content"] == "direct"
+        assert server.traffic.count("/v1/chat") == 1
