@@ -339,3 +339,40 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 LifecycleMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=12, deadline=None)
 TestLifecycle = LifecycleMachine.TestCase
+
+
+# --- request validation: any JSON body gets a runtime answer, never a crash --------------------------------
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+                           max_leaves=10)
+BODIES = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries({}, optional={"message": JSON_VALUES, "stream": JSON_VALUES, "session_id": JSON_VALUES,
+                                        "data": JSON_VALUES, "use_async": JSON_VALUES, "type": JSON_VALUES,
+                                        "schedule": JSON_VALUES, "key": JSON_VALUES, "value": JSON_VALUES,
+                                        "messages": JSON_VALUES}),
+)
+ROUTES = [("POST", "/chat", "client"), ("POST", "/secrets", "admin"), ("POST", "/scheduler/jobs", "admin"),
+          ("POST", "/triggers/echo", "client"), ("POST", "/sessions/p/restore", "client"),
+          ("POST", "/users/resolve", "client"), ("POST", "/memories/batch", "client")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(route=st.sampled_from(ROUTES), body=BODIES)
+def test_any_json_body_gets_an_envelope_never_a_crash(server: LocalMuxiServer, route: tuple[str, str, str],
+                                                      body: object) -> None:
+    from test_local_server_support import admin
+
+    method, path, key = route
+    headers = admin(server, **{"X-Muxi-User-ID": "p"}) if key == "admin" else client(server, "p")
+    if path == "/chat" and isinstance(body, dict):
+        body = {**body, "stream": False}  # a stream answers 200 and then frames; here only the JSON answer
+    reply = request(server, method, api(server, path), headers=headers, json_body=body)
+    assert reply.status in (200, 201, 400, 404, 409, 422, 500, 501), reply.body
+    envelope = reply.json()
+    assert set(envelope) == {"object", "timestamp", "type", "request", "success", "error", "data"}
+    assert envelope["success"] is (reply.status < 400)
+    if reply.status == 500:  # only where the runtime itself fails (its SQLite memory store)
+        assert path == "/memories/batch" or "SQLiteMemory" in envelope["error"]["message"], envelope
+    assert server.errors == []
