@@ -16,10 +16,10 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(PY) -m ruff check muxi_proto muxi_transports muxi tests benchmarks examples
+	$(PY) -m ruff check muxi_proto muxi_transports muxi muxi_testing tests benchmarks examples
 
 typecheck: $(STAMP)
-	$(PY) -m mypy muxi_proto muxi_transports muxi tests/typing examples
+	$(PY) -m mypy muxi_proto muxi_transports muxi muxi_testing tests/typing examples
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q
@@ -85,3 +85,11 @@ fuzz: $(STAMP)
 test-runtime: $(STAMP)
 	bash scripts/runtime_env.sh
 	$(PY) -m pytest -q tests/runtime
+
+# Record the real runtime's answers to the fidelity scenarios (tests/fidelity/) into
+# tests/fixtures/runtime/ (and its OpenAPI document into muxi_testing/recordings/): the local
+# server is checked against these in `make test`; `make test-runtime` records again and diffs.
+.PHONY: record-runtime
+record-runtime: $(STAMP)
+	bash scripts/runtime_env.sh
+	$(PY) tests/runtime/record.py

@@ -1,4 +1,7 @@
-"""The two JSON envelopes MUXI speaks, built (for servers and tests) and unwrapped (for clients).
+"""The two JSON envelopes MUXI speaks, unwrapped (for clients) -- and built, for the client tests.
+
+The local server builds its own (``muxi_testing.envelopes``, with the runtime's code-to-type
+table); the builders here remain only while client tests still import them.
 
 Control plane (the MUXI server): ``{"success": true, "data": {...}}`` and errors
 ``{"error": "<reason phrase>", "message": "...", "code": <status int>}``.
