@@ -38,15 +38,7 @@ _HEADING = re.compile(r"^## §(\d+) ", re.MULTILINE)
 
 # Files owned by other engineers that still cite PROTOCOL.md / OFFICIAL_API.md; the lead rewrites
 # them (PROTOCOL.md §n is docs/protocol.md §n) when merging, then empties this set.
-PENDING = frozenset({
-    "muxi_transports/testing/_control.py",
-    "muxi_transports/testing/_formation.py",
-    "muxi_transports/testing/_webhooks.py",
-    "tests/runtime/fake_llm.py",
-    "tests/runtime/scenarios.py",
-    "tests/test_local_server_control.py",
-    "tests/test_local_server_formation.py",
-})
+PENDING: frozenset[str] = frozenset()
 
 
 def _files() -> list[Path]:
@@ -128,8 +120,6 @@ def test_no_reference_outside_the_repository_except_the_pending_files() -> None:
     )
 
 
-@pytest.mark.xfail(strict=False, reason="files owned by others (PENDING) still cite PROTOCOL.md; the lead "
-                                        "rewrites them at merge time, then drops PENDING and this mark")
 def test_no_reference_outside_the_repository_anywhere() -> None:
     bad = _report(_files())
     assert not bad, "references a reader of the repository cannot follow:\n" + "\n".join(
