@@ -23,11 +23,11 @@ from muxi_proto import auth
 from muxi_proto.api import Endpoint, StreamEndpoint
 from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.endpoints import FormationAPI, ServerAPI
-from muxi_proto.envelopes import control_success, runtime_success
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Request, Response
 from muxi_proto.options import CallOptions
 from muxi_proto.requests import Auth
+from muxi_testing.envelopes import control_success, runtime_success
 from muxi_transports import (
     AsyncFormationClient,
     AsyncMockTransport,
