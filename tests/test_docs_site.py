@@ -159,3 +159,20 @@ def test_every_page_of_the_docs_folder_is_on_the_site(site: Site) -> None:
         if page.name == "index.md" and page.parent != Path():
             built = f"{page.parent}/index.html"
         assert (site.path / built).is_file(), page
+
+
+def test_the_site_loads_nothing_from_other_hosts(site: Site) -> None:
+    # Scripts, stylesheets and images are the site's own (code is highlighted at build time), so it
+    # works offline and from a file:// URL.
+    external = re.compile(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]*"')
+    for page in site.path.rglob("*.html"):
+        assert not external.findall(page.read_text(encoding="utf-8")), page
+    assert (site.path / "css" / "pygments.css").read_text(encoding="utf-8").count(".highlight") > 10
+
+
+def test_constants_do_not_carry_their_type_s_docstring(site: Site) -> None:
+    # Inspection reads an attribute's __doc__, which for 300 or "formation" is int's or str's.
+    for page in site.path.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "Create a new string object from the given object" not in text, page
+        assert "Convert a number or string to an integer" not in text, page

@@ -6,10 +6,12 @@
   an optional cross-reference (a link where the target is on the site, plain code elsewhere: private
   helpers and the standard library are not) and ``::`` becomes ``:``. Nothing in the packages
   changes; ``help()`` sees the docstrings as written.
-- As a mkdocs hook (``on_startup``): the reference inspects every module of each package (the
+- As a mkdocs hook (``on_startup``, ``on_post_build``): the reference inspects every module of each package (the
   clients' endpoint methods exist only at run time, docs/reference/index.md says why), and that
   includes ``muxi_transports.testing``, the deprecated alias of ``muxi_testing``, whose import warns.
   The build silences that one warning, since nothing on the site imports or documents that alias.
+  After the build, the hook writes the stylesheet of the code Pygments highlighted (the site loads
+  nothing from other hosts, so highlight.js from a CDN is not an option).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import inspect
 import re
 import types
 import warnings
+from pathlib import Path
 from typing import Any
 
 import griffe
@@ -148,8 +151,8 @@ class RstRoles(griffe.Extension):
         """Inspection takes an attribute's docstring from its value, which for a constant is the
         docstring of its type (``str``'s for ``plane = "formation"``): drop that one."""
         value = getattr(node, "obj", None)
-        if attr.docstring is not None and getattr(value, "__doc__", None) is getattr(type(value), "__doc__", 0):
-            attr.docstring = None
+        if attr.docstring is not None and getattr(value, "__doc__", None) == getattr(type(value), "__doc__", 0):
+            attr.docstring = None  # (compared by value: a built-in type's __doc__ is made anew on each read)
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
         seen: set[int] = set()
@@ -167,3 +170,12 @@ class RstRoles(griffe.Extension):
 def on_startup(**kwargs: Any) -> None:
     """mkdocs hook: see the module docstring."""
     warnings.filterwarnings("ignore", message=r"muxi_transports\.testing is deprecated", category=DeprecationWarning)
+
+
+def on_post_build(*, config: Any, **kwargs: Any) -> None:
+    """mkdocs hook: the colours of the code Pygments highlighted, as ``css/pygments.css``."""
+    from pygments.formatters import HtmlFormatter
+
+    target = Path(config["site_dir"]) / "css" / "pygments.css"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(HtmlFormatter(style="default").get_style_defs(".highlight") + "\n", encoding="utf-8")
