@@ -129,8 +129,8 @@ def test_every_endpoint_method_is_in_the_reference_with_its_signature_and_docstr
 def test_the_endpoint_count_is_what_the_registries_say(site: Site) -> None:
     # ~90 methods in all: every one of them has its anchor on the page.
     sections = _sections(site.page("reference/muxi"))
-    expected = {f"muxi.{c.__name__}.{n}" for c in CLIENTS for n in [*c.endpoints, *c.helpers]}  # type: ignore[attr-defined]
-    assert len({n for c in (FormationClient, ServerClient) for n in [*c.endpoints, *c.helpers]}) >= 90  # type: ignore[attr-defined]
+    expected = {f"muxi.{c.__name__}.{n}" for c in CLIENTS for n in [*c.endpoints, *c.helpers]}
+    assert len({n for c in (FormationClient, ServerClient) for n in [*c.endpoints, *c.helpers]}) >= 90
     assert expected <= sections.keys(), sorted(expected - sections.keys())
 
 

@@ -174,7 +174,7 @@ def on_startup(**kwargs: Any) -> None:
 
 def on_post_build(*, config: Any, **kwargs: Any) -> None:
     """mkdocs hook: the colours of the code Pygments highlighted, as ``css/pygments.css``."""
-    from pygments.formatters import HtmlFormatter
+    from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
 
     target = Path(config["site_dir"]) / "css" / "pygments.css"
     target.parent.mkdir(parents=True, exist_ok=True)
