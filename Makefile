@@ -16,10 +16,10 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(PY) -m ruff check muxi_proto muxi_transports muxi muxi_testing tests benchmarks examples
+	$(PY) -m ruff check muxi_proto muxi_transports muxi muxi_testing tests benchmarks examples docs/_ext
 
 typecheck: $(STAMP)
-	$(PY) -m mypy muxi_proto muxi_transports muxi muxi_testing tests/typing examples
+	$(PY) -m mypy muxi_proto muxi_transports muxi muxi_testing tests/typing examples docs/_ext
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q
@@ -38,8 +38,20 @@ $(DEMO_STAMP): $(PY) pyproject.toml
 demo: $(DEMO_STAMP)
 	$(PY) examples/demo.py $(DEMO_ARGS)
 
+# The documentation site (mkdocs.yml): the user guide and the API reference, into site/. Warnings
+# fail the build; `make test` builds it too (tests/test_docs_site.py).
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+.PHONY: docs
+docs: $(DOCS_STAMP)
+	$(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist site *.egg-info .mypy_cache .ruff_cache .hypothesis
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
