@@ -22,6 +22,7 @@ local server (which must serve the route), and ``tests/test_facade.py`` checks t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .api import CallFactory, endpoint, helper, stream_endpoint
@@ -31,7 +32,8 @@ from .errors import ConfigurationError, NotFoundError
 from .options import CallOptions, Unpack
 from .polling import PollMachine, request_finished
 from .requests import Auth
-from .specs import Result, Route, Spec, StreamSpec
+from .schemas import MemoryCreate
+from .specs import JSON_TYPE, Result, Route, Spec, StreamSpec
 from .sse import ServerSentEvent
 from .streams import ChatStream, DeploymentStream, EventStream, LogStream
 
@@ -228,6 +230,12 @@ def _either(bundle: Any, payload: Any) -> Any:
 # --- formation plane -------------------------------------------------------------------------------
 
 
+def _fields(**fields: Any) -> dict[str, Any]:
+    """A JSON body of the given fields, without those left at None (the runtime's defaults apply)."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+
 def _pick_secret(key: str) -> Any:
     def pick(listing: Any) -> Result:
         secrets = listing.get("secrets", listing) if isinstance(listing, dict) else listing
@@ -279,6 +287,39 @@ class FormationAPI(CallFactory):
     @endpoint("GET", "/agents/{agent_id}", ADMIN)
     def get_agent(route: Route, agent_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
         """One agent (admin)."""
+        return route.json(agent_id=agent_id)
+
+    @endpoint("POST", "/agents/{agent_id}/knowledge/sync", ADMIN)
+    def sync_agent_knowledge(
+        route: Route, agent_id: str, *, source_id: str | None = None, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
+        """Sync an agent's remote knowledge sources (all, or ``source_id``); admin.
+
+        400 ``INVALID_REQUEST`` for an agent without remote sources, 404 ``AGENT_NOT_FOUND``.
+        """
+        return route.json(agent_id=agent_id, json=_fields(source_id=source_id))
+
+    @endpoint("POST", "/knowledge/rebuild", ADMIN)
+    def rebuild_knowledge(
+        route: Route, *, agent_id: str | None = None, source_id: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Rebuild the knowledge trees of every agent, or of ``agent_id`` (admin)."""
+        return route.json(json=_fields(agent_id=agent_id, source_id=source_id))
+
+    @endpoint("GET", "/skills", CLIENT)
+    def get_skills(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """The formation's skills. Broken upstream (500, docs/runtime.md): raises ServerError."""
+        return route.json()
+
+    @endpoint("GET", "/skills/{skill_name}", CLIENT)
+    def get_skill(route: Route, skill_name: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """One skill. Broken upstream (500, docs/runtime.md): raises ServerError."""
+        return route.json(skill_name=skill_name)
+
+    @endpoint("GET", "/agents/{agent_id}/skills", CLIENT)
+    def get_agent_skills(route: Route, agent_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """An agent's skills. Broken upstream (500, docs/runtime.md): raises ServerError."""
         return route.json(agent_id=agent_id)
 
     @endpoint("GET", "/mcp", ADMIN)
@@ -371,6 +412,11 @@ class FormationAPI(CallFactory):
     def delete_secret(route: Route, key: str, **options: Unpack[CallOptions]) -> Spec[None]:
         """Delete a secret."""
         return route.nothing(key=key)
+
+    @endpoint("POST", "/secrets/reload", ADMIN)
+    def reload_secrets(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Reload the secrets file (add-or-override): ``added``, ``overwritten``, ``preserved``, ``count``."""
+        return route.json()
 
     # Chat (client key) ------------------------------------------------------------------------------
     @endpoint("POST", "/chat", CLIENT, idempotent=True)
@@ -465,10 +511,11 @@ class FormationAPI(CallFactory):
 
     @endpoint("GET", "/memories", EITHER)
     def get_memories(
-        route: Route, user_id: str, limit: int | None = None, **options: Unpack[CallOptions]
+        route: Route, user_id: str, limit: int | None = None, *, offset: int | None = None,
+        scopes: str | None = None, **options: Unpack[CallOptions],
     ) -> Spec[Result]:
-        """A user's long-term memories."""
-        return route.json(query={"limit": limit}, end_user=user_id)
+        """A user's long-term memories (``limit`` 1-100, ``offset``, ``scopes`` comma-separated)."""
+        return route.json(query={"limit": limit, "offset": offset, "scopes": scopes}, end_user=user_id)
 
     @endpoint("POST", "/memories", EITHER)
     def add_memory(
@@ -503,6 +550,136 @@ class FormationAPI(CallFactory):
     def clear_all_buffers(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
         """Clear every buffer (admin, ``DELETE /memory/buffers``)."""
         return route.json()
+
+    @endpoint("GET", "/memory/buffers", ADMIN)
+    def get_all_buffers(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Every buffer's statistics (admin; the runtime marks the route deprecated)."""
+        return route.json()
+
+    @endpoint("POST", "/memories/batch", EITHER)
+    def ingest_memories(
+        route: Route, user_id: str, items: Sequence[MemoryCreate | Mapping[str, Any]],
+        **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Ingest a batch of memories (``MemoryIngestBatch``); each item needs a ``source``.
+
+        Items are judged one by one: the answer lists each item's status (``accepted``,
+        ``duplicate``, ``invalid``) and a ``processing_id`` to poll when any was accepted.
+        """
+        return route.json(json={"items": [dict(item) for item in items]}, end_user=user_id)
+
+    @endpoint("GET", "/memories/ingestion/{processing_id}", EITHER)
+    def get_memory_ingestion_status(
+        route: Route, processing_id: str, user_id: str, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
+        """The status of a batch ingestion (results are kept for 5 minutes after completion)."""
+        return route.json(processing_id=processing_id, end_user=user_id)
+
+    @endpoint("GET", "/memories/provenance", EITHER)
+    def get_memory_provenance(
+        route: Route, user_id: str, *, entity: str | None = None, event_id: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Where a knowledge-graph ``entity`` or an ``event_id`` came from (one is required: 422)."""
+        return route.json(query={"entity": entity, "event_id": event_id}, end_user=user_id)
+
+    @endpoint("POST", "/memories/distilled", EITHER)
+    def ingest_distilled_memories(
+        route: Route, batch: bytes, *, distillery_id: str, signature: str, timestamp: int | str,
+        **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Submit a signed batch from a registered distillery, sent as these exact bytes.
+
+        The Ed25519 ``signature`` (base64) covers the raw body bound to ``distillery_id`` and
+        ``timestamp`` (unix seconds), so the batch is passed already encoded; the runtime has no
+        request model for it. 503 unless ``memory.distillery.enabled``.
+        """
+        headers = (("X-Distillery-ID", distillery_id), ("X-Distillery-Signature", signature),
+                   ("X-Distillery-Timestamp", str(timestamp)))
+        return route.json(body=bytes(batch), content_type=JSON_TYPE, headers=headers)
+
+    @endpoint("GET", "/memories/distilled/{processing_id}", EITHER)
+    def get_distilled_status(route: Route, processing_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """The projection job of a distilled batch (``queued``, ``processing``, ``completed``, ``failed``)."""
+        return route.json(processing_id=processing_id)
+
+    @endpoint("GET", "/history", EITHER)
+    def get_history(
+        route: Route, user_id: str, *, limit: int | None = None, date_from: str | None = None,
+        date_to: str | None = None, include_sources: bool | None = None, **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """A user's history log entries (``limit`` 1-100; ISO dates; ``include_sources`` for lineage)."""
+        query = {"limit": limit, "date_from": date_from, "date_to": date_to, "include_sources": include_sources}
+        return route.json(query=query, end_user=user_id)
+
+    # Memory maintenance (admin) -------------------------------------------------------------------
+    @endpoint("POST", "/memory/rebuild", ADMIN)
+    def rebuild_memory(
+        route: Route, user_id: str, *, projection: str | None = None, dry_run: bool | None = None,
+        background: bool | None = None, backfill: bool | None = None, **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Rebuild a user's memory projections from the event log (``MemoryRebuildRequest``).
+
+        In the background by default (HTTP 202, a ``job_id`` for :meth:`get_memory_rebuild_status`);
+        ``dry_run`` or ``background=False`` answer the report inline.
+        """
+        body = _fields(user_id=user_id, projection=projection, dry_run=dry_run, background=background,
+                       backfill=backfill)
+        return route.json(json=body)
+
+    @endpoint("GET", "/memory/rebuild/{job_id}", ADMIN)
+    def get_memory_rebuild_status(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """A background rebuild's status (404 ``NOT_FOUND`` when unknown or expired)."""
+        return route.json(job_id=job_id)
+
+    @endpoint("POST", "/memory/lint", ADMIN)
+    def lint_memory(route: Route, *, user_id: str | None = None, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Run the memory lint audit for one user or every user (503 without a ``memory.lint`` block)."""
+        return route.json(json=_fields(user_id=user_id))
+
+    @endpoint("POST", "/memory/backfill", ADMIN)
+    def backfill_memory(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Backfill a user's memory events from the stored memories (``MemoryBackfillRequest``)."""
+        return route.json(json={"user_id": user_id})
+
+    @endpoint("POST", "/memory/forget", ADMIN)
+    def forget_memory(
+        route: Route, user_id: str, source: str, *, reason: str | None = None, rebuild: bool | None = None,
+        background: bool | None = None, sync: bool | None = None, **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Forget every memory a user got from ``source`` (``MemoryForgetRequest``; GDPR).
+
+        The soft delete runs at once (``deleted_events``); the rebuild that follows runs in the
+        background by default (HTTP 202, a ``job_id`` for :meth:`get_memory_forget_status`).
+        ``sync=True`` (the query) or ``background=False`` wait for it.
+        """
+        body = _fields(user_id=user_id, source=source, reason=reason, rebuild=rebuild, background=background)
+        return route.json(json=body, query={"sync": sync})
+
+    @endpoint("GET", "/memory/forget/{job_id}", ADMIN)
+    def get_memory_forget_status(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """A forget job's status (``processing``, ``completed``, ``failed`` with ``error``)."""
+        return route.json(job_id=job_id)
+
+    @endpoint("GET", "/memory/distilleries", ADMIN)
+    def get_distilleries(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Registered distilleries (503 unless ``memory.distillery.enabled``)."""
+        return route.json()
+
+    @endpoint("POST", "/memory/distilleries", ADMIN)
+    def register_distillery(
+        route: Route, name: str, public_key: str, *, description: str | None = None,
+        scope: Mapping[str, Any] | None = None, trust_level: str | None = None, **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Register an on-premises distillery by its Ed25519 public key (``DistilleryRegistration``)."""
+        body = _fields(name=name, public_key=public_key, description=description,
+                       scope=dict(scope) if scope is not None else None, trust_level=trust_level)
+        return route.json(json=body)
+
+    @endpoint("DELETE", "/memory/distilleries/{distillery_id}", ADMIN)
+    def revoke_distillery(route: Route, distillery_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Revoke a distillery: its later batches are refused (410)."""
+        return route.json(distillery_id=distillery_id)
 
     # Scheduler ----------------------------------------------------------------------------------------
     @endpoint("GET", "/scheduler", ADMIN)
@@ -651,6 +828,65 @@ class FormationAPI(CallFactory):
         """Unlink an identifier."""
         return route.nothing(identifier=identifier)
 
+    @endpoint("GET", "/users/{identifier}", CLIENT)
+    def get_user(route: Route, identifier: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """The MUXI user an identifier belongs to (404 when unknown; nothing is created)."""
+        return route.json(identifier=identifier)
+
+    @endpoint("GET", "/users/{user_id}/channels", CLIENT)
+    def get_user_channels(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """A user's notification channels (503 without a ``proactive`` block in the formation)."""
+        return route.json(user_id=user_id)
+
+    @endpoint("PUT", "/users/{user_id}/channels", CLIENT)
+    def update_user_channels(
+        route: Route, user_id: str, *, preferred_channel: str | None = None,
+        channels: Mapping[str, Mapping[str, Any]] | None = None, timezone: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Set a user's notification channels (``UpdateChannelsRequest``; fields left out stay)."""
+        body = _fields(preferred_channel=preferred_channel, timezone=timezone,
+                       channels={k: dict(v) for k, v in channels.items()} if channels is not None else None)
+        return route.json(user_id=user_id, json=body)
+
+    # Notifications (client key) -------------------------------------------------------------------
+    @endpoint("POST", "/notifications", CLIENT)
+    def send_notification(
+        route: Route, user_id: str, message: str, *, channels: Sequence[str] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Send a proactive notification (``NotificationRequest``; 503 without a ``proactive`` block)."""
+        body = _fields(user_id=user_id, message=message, channels=list(channels) if channels is not None else None)
+        return route.json(json=body)
+
+    # Artifacts (either key, user) ------------------------------------------------------------------
+    @endpoint("GET", "/artifacts", EITHER)
+    def get_artifacts(
+        route: Route, user_id: str, limit: int | None = None, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
+        """A user's artifacts, latest versions, most recently used first (``limit`` 1-100)."""
+        return route.json(query={"limit": limit}, end_user=user_id)
+
+    @endpoint("GET", "/artifacts/{artifact_id}", EITHER)
+    def get_artifact(route: Route, artifact_id: str, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """One artifact's metadata and summary (404 ``NOT_FOUND``)."""
+        return route.json(artifact_id=artifact_id, end_user=user_id)
+
+    @endpoint("GET", "/artifacts/{artifact_id}/content", EITHER)
+    def get_artifact_content(
+        route: Route, artifact_id: str, user_id: str, *, version: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Spec[bytes]:
+        """An artifact's content as bytes, in its own content type (``version``: an older one)."""
+        return route.raw(artifact_id=artifact_id, query={"version": version}, end_user=user_id)
+
+    @endpoint("GET", "/artifacts/{artifact_id}/versions", EITHER)
+    def get_artifact_versions(
+        route: Route, artifact_id: str, user_id: str, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
+        """An artifact's version chain."""
+        return route.json(artifact_id=artifact_id, end_user=user_id)
+
     # Audit (admin) ---------------------------------------------------------------------------------------
     @endpoint("GET", "/audit", ADMIN)
     def get_audit_log(
@@ -669,6 +905,37 @@ class FormationAPI(CallFactory):
     def clear_audit_log(route: Route, **options: Unpack[CallOptions]) -> Spec[None]:
         """Clear the audit log."""
         return route.nothing(query={"confirm": "clear-audit-log"})
+
+    # Tuning (admin): the formation's MUXI.md -------------------------------------------------------
+    @endpoint("GET", "/tuning", ADMIN)
+    def get_tuning(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """The formation's ``MUXI.md``: ``content`` and ``path`` (both null before the first update)."""
+        return route.json()
+
+    @endpoint("POST", "/tuning", ADMIN)
+    def update_tuning(route: Route, content: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Replace ``MUXI.md`` (``TuningUpdate``): ``path`` and ``bytes`` written."""
+        return route.json(json={"content": content})
+
+    @endpoint("GET", "/tuning/pending", ADMIN)
+    def get_pending_tuning(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """The pending ``MUXI.md`` suggestion, if any (``content`` null when none)."""
+        return route.json()
+
+    @endpoint("PATCH", "/tuning/pending", ADMIN)
+    def apply_pending_tuning(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Apply the pending suggestion (404 ``TUNING_NO_PENDING`` when there is none)."""
+        return route.json()
+
+    @endpoint("DELETE", "/tuning/pending", ADMIN)
+    def dismiss_pending_tuning(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Dismiss the pending suggestion (404 ``TUNING_NO_PENDING`` when there is none)."""
+        return route.json()
+
+    @endpoint("POST", "/tuning/run", ADMIN)
+    def run_tuning(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Run a tuning pass now: what it read, wrote and benchmarked."""
+        return route.json()
 
     # Helpers (several calls) ---------------------------------------------------------------------------
     @helper
