@@ -30,6 +30,7 @@ from .bundle import load_bundle
 from .config import FormationConfig, ServerConfig
 from .errors import ConfigurationError, NotFoundError
 from .options import CallOptions, Unpack
+from .paging import MAX_SESSION_MESSAGES, SessionMessagesMachine
 from .polling import PollMachine, request_finished
 from .requests import Auth
 from .schemas import MemoryCreate
@@ -40,6 +41,8 @@ from .streams import ChatStream, DeploymentStream, EventStream, LogStream
 __all__ = ["FormationAPI", "ServerAPI"]
 
 GZIP_TYPE = "application/gzip"
+#: How long ``wait_for_request`` takes a 404 for "not tracked yet" (docs/runtime.md).
+UNTRACKED_SECONDS = 10.0
 NONE, HMAC, ADMIN, CLIENT, EITHER = Auth.NONE, Auth.HMAC, Auth.ADMIN, Auth.CLIENT, Auth.EITHER
 
 
@@ -945,11 +948,30 @@ class FormationAPI(CallFactory):
         """Poll a request until it is finished (``completed``, ``failed``, ``cancelled`` or
         ``awaiting_clarification``) and return its last status: the way to get the result of an
         async chat or trigger without a public webhook URL. ``TimeoutError`` after ``timeout`` s.
+
+        For its first 10 seconds a 404 is polled again: the runtime tracks an async request only
+        once its background task starts, after answering (docs/runtime.md).
         """
         return PollMachine(
             lambda: FormationAPI.get_request_status.prepare(self, request_id, user_id),
             request_finished, settings=self.settings, timeout=timeout, interval=interval,
-            what=f"request {request_id}",
+            what=f"request {request_id}", unknown_for=UNTRACKED_SECONDS,
+        )
+
+    @helper
+    def get_all_session_messages(
+        self, session_id: str, user_id: str, *, max_messages: int = MAX_SESSION_MESSAGES
+    ) -> SessionMessagesMachine[Result]:
+        """Every message of a session, oldest first, in one ``GET /sessions/{id}/messages``.
+
+        The runtime answers the oldest ``limit`` messages and ignores ``before``, so it cannot be
+        paged; this asks for up to ``max_messages`` (at most 1000, the runtime's bound) and raises
+        ``LimitExceededError`` when the session has more, rather than returning a truncated list
+        (docs/runtime.md).
+        """
+        return SessionMessagesMachine(
+            lambda limit: FormationAPI.get_session_messages.prepare(self, session_id, user_id, limit=limit),
+            session_id=session_id, max_messages=max_messages, settings=self.settings,
         )
 
     # Streams ------------------------------------------------------------------------------------------
