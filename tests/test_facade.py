@@ -138,14 +138,21 @@ def test_annotations_are_the_results_not_the_specs() -> None:
     from muxi_proto.api import AsyncEventIterator, EventIterator
     from muxi_proto.sse import ServerSentEvent
 
+    from muxi_proto.schemas import ChatRequest
+    from muxi_proto.types import AgentList, ChatResponse
+
     sig = inspect.signature(muxi.FormationClient.get_agents)
-    assert sig.return_annotation == dict[str, Any]
+    assert sig.return_annotation is AgentList  # a TypedDict: a plain dict at run time
+    assert inspect.signature(muxi.FormationClient.chat).return_annotation is ChatResponse
     assert inspect.signature(muxi.ServerClient.ping).return_annotation is str
     assert inspect.signature(muxi.FormationClient.chat_stream).return_annotation == EventIterator[ServerSentEvent]
     assert inspect.signature(muxi.AsyncFormationClient.chat_stream).return_annotation == (
         AsyncEventIterator[ServerSentEvent])
     assert inspect.signature(muxi.FormationClient.delete_secret).return_annotation is None
-    assert inspect.signature(muxi.FormationClient.chat).parameters["payload"].annotation == dict[str, Any]
+    from collections.abc import Mapping
+
+    assert inspect.signature(muxi.FormationClient.chat).parameters["payload"].annotation == (
+        ChatRequest | Mapping[str, Any])
     assert inspect.signature(muxi.FormationClient.chat).parameters["user_id"].annotation is str
 
 

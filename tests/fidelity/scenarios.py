@@ -274,7 +274,11 @@ SECRETS = Scenario("secrets", (
 
 CHAT = Scenario("chat", (
     post("json", "/v1/chat", {"message": "What is the capital of France?", "stream": False,
-                              "session_id": "<<session>>"}, key="client", user="<<user>>"),
+                              "session_id": "<<session>>"}, key="client", user="<<user>>",
+         headers={"X-Muxi-Idempotency-Key": "idem-chat-<<tag>>"}),
+    # Other routes do not echo an idempotency key (formation/server/idempotency.py).
+    get("sessions_with_key", "/v1/sessions", key="client", user="<<user>>",
+        headers={"X-Muxi-Idempotency-Key": "idem-list-<<tag>>"}),
     post("stream", "/v1/chat", {"message": "Tell me about the weather in Paris", "session_id": "<<session>>"},
          key="client", user="<<user>>", capture={"stream_request": token("request_id")}),
     post("json_greeting", "/v1/chat", {"message": "hi", "stream": False, "session_id": "<<session>>-hi"},
@@ -443,7 +447,7 @@ SCHEDULER = Scenario("scheduler", (
     get("jobs_before", "/v1/scheduler/jobs", key="client", user="<<user>>"),
     post("create_recurring", "/v1/scheduler/jobs",
          {"type": "recurring", "schedule": "0 9 * * 1", "message": "Weekly summary for <<tag>>"},
-         user="<<user>>", capture={"recurring": data("id")}),
+         user="<<user>>", capture={"recurring": data("id")}, headers={"X-Muxi-Idempotency-Key": "idem-job-<<tag>>"}),
     post("create_one_time", "/v1/scheduler/jobs",
          {"type": "one_time", "schedule": FUTURE, "message": "Reminder for <<tag>>"},
          user="<<user>>", capture={"one_time": data("id")}),
@@ -508,7 +512,7 @@ TRIGGERS = Scenario("triggers", (
     get("missing", "/v1/triggers/no-such-trigger", key="client"),
     get("admin_key", "/v1/triggers", key="admin"),
     post("fire_sync", "/v1/triggers/greet", {"data": {"name": "Ada <<tag>>"}, "use_async": False},
-         key="client", user="<<user>>"),
+         key="client", user="<<user>>", headers={"X-Muxi-Idempotency-Key": "idem-fire-<<tag>>"}),
     post("fire_missing_data", "/v1/triggers/greet", {"use_async": False}, key="client", user="<<user>>"),
     post("fire_data_not_object", "/v1/triggers/greet", {"data": "text", "use_async": False},
          key="client", user="<<user>>"),
