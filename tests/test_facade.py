@@ -136,9 +136,8 @@ def test_help_and_pydoc_list_every_method_with_its_docstring(cls_name: str) -> N
 
 def test_annotations_are_the_results_not_the_specs() -> None:
     from muxi_proto.api import AsyncEventIterator, EventIterator
-    from muxi_proto.sse import ServerSentEvent
-
     from muxi_proto.schemas import ChatRequest
+    from muxi_proto.sse import ServerSentEvent
     from muxi_proto.types import AgentList, ChatResponse
 
     sig = inspect.signature(muxi.FormationClient.get_agents)
