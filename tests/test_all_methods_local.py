@@ -36,6 +36,7 @@ from muxi_proto.api import Endpoint, StreamEndpoint
 from muxi_proto.endpoints import FormationAPI, ServerAPI
 from muxi_proto.errors import (
     ConflictError,
+    LimitExceededError,
     MuxiError,
     NotFoundError,
     ServerError,
@@ -1449,6 +1450,28 @@ def run_tuning(env: Env) -> Flow:
     assert got["benchmark_skipped"] == "bench harness not configured ($MUXI_BENCH_ROOT)"
 
 
+# Helpers (several calls, or one with a check) ------------------------------------------------------------------
+
+
+@formation
+def wait_for_request(env: Env) -> Flow:
+    fired = env.fc.fire_trigger("echo", {"message": f"later {env.n}"}, async_mode=True, user_id=env.user)
+    done = yield call("wait_for_request", fired["request_id"], env.user, timeout=20, interval=0.02)
+    assert (done["request_id"], done["status"], done["result"]) == (fired["request_id"], "completed",
+                                                                    f"later {env.n}")
+
+
+@formation
+def get_all_session_messages(env: Env) -> Flow:
+    for n in range(3):
+        env.chat(f"message {n}")
+    every = yield call("get_all_session_messages", env.session, env.user)
+    assert [m["text"] for m in every["messages"]][::2] == [f"message {n}" for n in range(3)]
+    assert (every["count"], every["has_more"]) == (6, False)
+    too_many = yield fails(LimitExceededError, "get_all_session_messages", env.session, env.user, max_messages=5)
+    assert too_many.details == {"session_id": env.session, "limit": 5, "received": 5}
+
+
 # --- the tests -------------------------------------------------------------------------------------------------
 
 
@@ -1458,6 +1481,7 @@ def _endpoints(api: type) -> set[str]:
 
 def test_every_endpoint_has_a_scenario() -> None:
     expected = {f"server.{n}" for n in _endpoints(ServerAPI)} | {f"formation.{n}" for n in _endpoints(FormationAPI)}
+    expected |= {f"formation.{n}" for n in FormationAPI.helpers}  # wait_for_request, get_all_session_messages
     assert len(expected) > 90
     assert set(SCENARIOS) - expected == set(), "scenarios for methods that do not exist"
     assert expected - set(SCENARIOS) == set(), "endpoints without a scenario: add one above"
