@@ -63,6 +63,8 @@ from .errors import (
 )
 from .http import Headers, Request, Response, Timeout, get_header
 from .options import CallOptions
+from .polling import PollMachine
+from .raw_response import RawResponse
 from .requests import Auth, Operation, RequestBuilder
 from .retry import Failure, Received, RetryDecision, RetryPolicy
 from .specs import Route, Spec, StreamMachine, StreamSpec
@@ -125,6 +127,8 @@ __all__ = [
     "CallMachine",
     "CallOptions",
     "CallSettings",
+    "PollMachine",
+    "RawResponse",
     "CallState",
     "Done",
     "Fail",
