@@ -11,7 +11,8 @@ from __future__ import annotations
 from muxi_proto.api import AsyncRawInvoker, SyncRawInvoker
 from muxi_proto.endpoints import FormationAPI, ServerAPI
 
-from ._client import AsyncClient, SyncClient
+from ._async.client import AsyncClient
+from ._sync.client import SyncClient
 
 __all__ = [
     "AsyncFormationClient",
