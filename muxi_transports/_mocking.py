@@ -75,23 +75,23 @@ class Recorder(Generic[H]):
 
 
 class Chunks:
-    """A blocking mock body: the response's bytes, or its stream (a sync iterable), closable."""
+    """A blocking mock body: the response's bytes, or its stream (a sync iterable), as it is."""
 
-    __slots__ = ("_stream",)
+    __slots__ = ()
 
-    def __init__(self, result: Response | StreamingResponse) -> None:
+    @staticmethod
+    def of(result: Response | StreamingResponse) -> Iterable[bytes]:
+        """The body to hand to the response."""
         if isinstance(result, Response):
-            self._stream: Iterable[bytes] = (result.body,)
-        elif isinstance(result.stream, AsyncIterable):
+            return (result.body,)
+        if isinstance(result.stream, AsyncIterable):
             raise ConfigurationError("INVALID_MOCK_RESPONSE", "MockTransport needs a sync iterable body")
-        else:
-            self._stream = result.stream
+        return result.stream
 
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._stream)
-
-    def close(self) -> None:
-        close = getattr(self._stream, "close", None)
+    @staticmethod
+    def close(stream: Iterable[bytes]) -> None:
+        """Close ``stream`` if it can be (a generator, a file)."""
+        close = getattr(stream, "close", None)
         if close is not None:
             close()
 

@@ -63,7 +63,6 @@ RULES: list[tuple[str, str]] = [
     ("__anext__", "__next__"),
     ("__aenter__", "__enter__"),
     ("__aexit__", "__exit__"),
-    ("anext", "next"),
     ("aiter_bytes", "iter_bytes"),
     ("aread", "read"),
     ("aclose", "close"),

@@ -248,8 +248,9 @@ class _Batches(Generic[E]):
         machine = self._machine
         try:
             while not _finished(machine):
-                chunk = await anext(self._chunks, None)
-                if chunk is None:
+                try:
+                    chunk = await self._chunks.__anext__()  # sync: chunk = next(self._chunks)
+                except StopAsyncIteration:
                     break
                 events = machine.feed(chunk)
                 if events:

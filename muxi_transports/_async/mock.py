@@ -23,13 +23,13 @@ class AsyncMockTransport(Recorder[AsyncHandler], AsyncTransport):
         if inspect.isawaitable(result):  # async only
             result = await result  # async only
         checked = check(result)
-        body = AsyncChunks(checked)
+        body = AsyncChunks(checked)  # sync: body = Chunks.of(checked)
         counter = self._counter
         counter.open += 1
 
         async def on_close() -> None:
             counter.open -= 1
-            await body.aclose()
+            await body.aclose()  # sync: Chunks.close(body)
 
         return AsyncResponse(checked.status, checked.headers, body, request=request, on_close=on_close)
 

@@ -243,8 +243,9 @@ class _Batches(Generic[E]):
         machine = self._machine
         try:
             while not _finished(machine):
-                chunk = next(self._chunks, None)
-                if chunk is None:
+                try:
+                    chunk = next(self._chunks)
+                except StopIteration:
                     break
                 events = machine.feed(chunk)
                 if events:

@@ -23,13 +23,13 @@ class MockTransport(Recorder[Handler], Transport):
         self.requests.append(request)
         result = self.handler(request)
         checked = check(result)
-        body = Chunks(checked)
+        body = Chunks.of(checked)
         counter = self._counter
         counter.open += 1
 
         def on_close() -> None:
             counter.open -= 1
-            body.close()
+            Chunks.close(body)
 
         return SyncResponse(checked.status, checked.headers, body, request=request, on_close=on_close)
 
