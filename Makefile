@@ -17,7 +17,7 @@ $(STAMP): $(PY) pyproject.toml
 
 lint: $(STAMP)
 	$(PY) scripts/unasync.py --check
-	$(PY) -m ruff check muxi_proto muxi_transports muxi tests benchmarks examples scripts
+	$(PY) -m ruff check muxi_proto muxi_transports muxi muxi_testing tests benchmarks examples scripts
 
 # Rewrite the generated blocking code (muxi_transports/_sync/, muxi_proto/_sync/) from its async
 # source (_async/): after editing an _async/ file, run this; `make lint` fails until you do.
@@ -26,7 +26,7 @@ unasync:
 	$(PYTHON) scripts/unasync.py
 
 typecheck: $(STAMP)
-	$(PY) -m mypy muxi_proto muxi_transports muxi tests/typing examples scripts/unasync.py
+	$(PY) -m mypy muxi_proto muxi_transports muxi muxi_testing tests/typing examples scripts/unasync.py
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q
@@ -92,3 +92,11 @@ fuzz: $(STAMP)
 test-runtime: $(STAMP)
 	bash scripts/runtime_env.sh
 	$(PY) -m pytest -q tests/runtime
+
+# Record the real runtime's answers to the fidelity scenarios (tests/fidelity/) into
+# tests/fixtures/runtime/ (and its OpenAPI document into muxi_testing/recordings/): the local
+# server is checked against these in `make test`; `make test-runtime` records again and diffs.
+.PHONY: record-runtime
+record-runtime: $(STAMP)
+	bash scripts/runtime_env.sh
+	$(PY) tests/runtime/record.py

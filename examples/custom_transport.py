@@ -6,7 +6,7 @@ Subclass :class:`muxi_transports.Transport`, implement ``send(request) -> SyncRe
 
     formation = FormationClient(transport=HTTPClientTransport())
 
-Run it (``MUXI_*`` variables set, e.g. by ``python -m muxi_transports.testing``)::
+Run it (``MUXI_*`` variables set, e.g. by ``python -m muxi_testing``)::
 
     python examples/custom_transport.py
 """

@@ -1,7 +1,7 @@
 """``make demo``: the user guide's flows, end to end, with readable output.
 
 Without ``MUXI_SERVER_URL`` the demo starts the local MUXI-compatible server
-(:class:`muxi_transports.testing.LocalMuxiServer`, 127.0.0.1, a free port, in memory) and runs:
+(:class:`muxi_testing.LocalMuxiServer`, 127.0.0.1, a free port, in memory) and runs:
 
 1. server status (ping, health, status, formations);
 2. formation health;
@@ -27,8 +27,10 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,8 +47,8 @@ import webhook_receiver  # noqa: E402
 from muxi import FormationClient, ServerClient, __version__, webhook  # noqa: E402
 from muxi.errors import ConfigurationError, MuxiError  # noqa: E402
 from muxi_proto.http import Request, Timeout  # noqa: E402
+from muxi_testing import LocalMuxiServer  # noqa: E402
 from muxi_transports import HTTPCoreTransport  # noqa: E402
-from muxi_transports.testing import HTTPTestServer, LocalMuxiServer, ResponseWriter, ServerRequest  # noqa: E402
 
 USER_ID = "demo-user"
 QUESTION = "What does MUXI do?"
@@ -148,7 +150,7 @@ class Demo:
 
         # examples/webhook_receiver.py's ASGI app, verifying with the formation's admin key.
         app = webhook_receiver.make_app(local.admin_key, on_event)
-        with HTTPTestServer(asgi_handler(app)) as receiver:
+        with ASGIReceiver(app) as receiver:
             url = receiver.url + webhook_receiver.WEBHOOK_PATH
             local.add_trigger(TRIGGER, url, description="Answer asynchronously, by webhook")
             detail(f"receiver: examples/webhook_receiver.py on {url}")
@@ -187,41 +189,88 @@ class Demo:
 Message = MutableMapping[str, Any]
 
 
-def asgi_handler(app: webhook_receiver.ASGIApp) -> Callable[[ServerRequest, ResponseWriter], Any]:
-    """Serve an ASGI app with :class:`HTTPTestServer` (a whole request in, a whole response out)."""
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """A request the ASGI receiver got: its target and body."""
 
-    async def handle(request: ServerRequest, writer: ResponseWriter) -> None:
-        path, _, query = request.target.partition("?")
-        scope: Message = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": request.method,
-            "path": path, "query_string": query.encode(), "headers": [
-                (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in request.headers],
-        }
-        delivered = False
+    target: str
+    body: bytes
 
-        async def receive() -> Message:
-            nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
-            delivered = True
-            return {"type": "http.request", "body": request.body, "more_body": False}
 
-        status, headers, body = 500, [("Content-Type", "text/plain")], [b"no response"]
+class ASGIReceiver:
+    """Serve an ASGI app on 127.0.0.1 with the standard library (one thread, a whole request in,
+    a whole response out): enough for a webhook receiver, with no server dependency."""
 
-        async def send(message: Message) -> None:
-            nonlocal status, headers
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])
-                           if k.lower() != b"content-length"]  # respond() sets it
-                body.clear()
-            elif message["type"] == "http.response.body":
-                body.append(message.get("body", b""))
+    def __init__(self, app: webhook_receiver.ASGIApp) -> None:
+        self.requests: list[ReceivedRequest] = []
+        receiver = self
 
-        await app(scope, receive, send)
-        await writer.respond(status, headers, b"".join(body))
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.requests.append(ReceivedRequest(self.path, body))
+                status, headers, payload = asyncio.run(_call_asgi(app, self.command, self.path, self.headers.items(),
+                                                                  body))
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
-    return handle
+            do_GET = do_POST = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> ASGIReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+async def _call_asgi(
+    app: webhook_receiver.ASGIApp, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    path, _, query = target.partition("?")
+    scope: Message = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
+        "query_string": query.encode(),
+        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers],
+    }
+    delivered = False
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    status, out_headers, parts = 500, [("Content-Type", "text/plain")], [b"no response"]
+
+    async def send(message: Message) -> None:
+        nonlocal status, out_headers
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            out_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", [])
+                           if k.lower() != b"content-length"]  # set from the whole body
+            parts.clear()
+        elif message["type"] == "http.response.body":
+            parts.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, out_headers, b"".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

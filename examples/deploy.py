@@ -1,6 +1,6 @@
 """Deploy a formation directory, or update it when it already runs, printing the server's progress.
 
-What goes on the wire (PROTOCOL.md section 4): the directory packed as a reproducible ``tar.gz``
+What goes on the wire (docs/protocol.md §4): the directory packed as a reproducible ``tar.gz``
 with one top-level folder named after the formation, sent raw to ``POST /rpc/formations`` (new) or
 ``PUT /rpc/formations/{id}`` (a blue-green update, zero downtime), with ``X-Formation-ID`` and
 ``X-Formation-Version`` headers and ``Accept: text/event-stream`` for the progress events. The

@@ -7,7 +7,7 @@ names work unchanged; the clients underneath are muxi-client's (sans-IO core, pl
 import sys
 
 from muxi_proto import webhook
-from muxi_proto._version import __version__
+from muxi_proto.version import __version__
 
 from . import errors
 from .formation import AsyncFormationClient, FormationClient, FormationConfig, parse_ui_widgets

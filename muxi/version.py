@@ -1,5 +1,5 @@
-"""``muxi.version``: the SDK version."""
+"""``muxi.version``: the SDK version (the official SDK's import path)."""
 
-from muxi_proto._version import __version__
+from muxi_proto.version import __version__
 
 __all__ = ["__version__"]

@@ -17,7 +17,6 @@ Everything an integrator needs is importable from here; ``__all__`` lists it.
 """
 
 from . import errors, webhook
-from ._version import __version__
 from .api import AsyncEventIterator, AsyncInvoker, CallFactory, Endpoint, EventIterator, StreamEndpoint, SyncInvoker
 from .auth import sign_request, verify_request
 from .bundle import PreparedBundle, load_bundle, pack_directory, read_bundle
@@ -79,6 +78,7 @@ from .streams import (
     chat_token,
     ui_widgets,
 )
+from .version import __version__
 
 __all__ = [
     # configuration and HTTP values

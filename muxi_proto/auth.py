@@ -1,9 +1,10 @@
 """MUXI-HMAC request signing for the control plane, and the server's own verification.
 
 The server signs nothing but ``f"{timestamp};{METHOD};{path}"`` (no query, no body) with
-HMAC-SHA256 keyed by the secret's UTF-8 bytes, base64 with padding. The verifier reproduces the
-server's checks in the server's order, with its exact failure messages, so the local test server
-and our tests fail the way the real server fails.
+HMAC-SHA256 keyed by the secret's UTF-8 bytes, base64 with padding. :func:`verify_request`
+reproduces the server's checks in the server's order, with its exact failure messages, for users'
+own servers and tests. (The local server has a check of its own, ``muxi_testing.hmac_check``, so a
+bug here is refused there rather than mirrored.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ __all__ = [
 
 SCHEME = "MUXI-HMAC"
 
-# The server's failure reasons, in the order it checks them (PROTOCOL.md §2).
+# The server's failure reasons, in the order it checks them (docs/protocol.md §2).
 MISSING_HEADER = "Missing authorization header"
 INVALID_FORMAT = "Invalid authorization header format"
 INVALID_KEY = "Invalid key"

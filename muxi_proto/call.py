@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, NoReturn, Protocol, TypeVar
 
-from ._version import __version__
 from .config import FormationConfig, ServerConfig, env_flag
 from .errors import (
     CallStateError,
@@ -57,7 +56,7 @@ from .requests import RequestBuilder
 from .responses import decode_answer, error_from_response
 from .retry import Failure, Received, RetryPolicy
 from .specs import Spec, StreamMachine, StreamSpec
-from .version import is_newer
+from .version import __version__, is_newer
 
 __all__ = [
     "DEFAULT_MAX_BODY",

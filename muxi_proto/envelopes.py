@@ -1,4 +1,7 @@
-"""The two JSON envelopes MUXI speaks, built (for servers and tests) and unwrapped (for clients).
+"""The two JSON envelopes MUXI speaks, unwrapped (for clients) -- and built, for the client tests.
+
+The local server builds its own (``muxi_testing.envelopes``, with the runtime's code-to-type
+table); the builders here remain only while client tests still import them.
 
 Control plane (the MUXI server): ``{"success": true, "data": {...}}`` and errors
 ``{"error": "<reason phrase>", "message": "...", "code": <status int>}``.
@@ -22,7 +25,7 @@ __all__ = [
     "unwrap",
 ]
 
-# Runtime error codes by status (PROTOCOL.md §9), and the envelope ``type`` that goes with them.
+# Runtime error codes by status (docs/protocol.md §9), and the envelope ``type`` that goes with them.
 RUNTIME_ERROR_CODES: dict[int, tuple[str, str]] = {
     400: ("INVALID_REQUEST", "error.validation"),
     401: ("UNAUTHORIZED", "error.authentication"),

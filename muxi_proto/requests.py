@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
-from ._version import __version__
 from .auth import sign_request
 from .config import FormationConfig, ServerConfig
 from .errors import ConfigurationError
 from .http import Headers, Request, Timeout
+from .version import __version__
 
 __all__ = [
     "Auth",
@@ -37,7 +37,7 @@ SDK_NAME = "python"
 
 
 class Auth(enum.Enum):
-    """Which credential a route takes (PROTOCOL.md §2, §8)."""
+    """Which credential a route takes (docs/protocol.md §2, §8)."""
 
     NONE = "none"  # public: /health, /ping, formation /v1/health
     HMAC = "hmac"  # control plane /rpc
@@ -169,7 +169,7 @@ class RequestBuilder:
         headers.extend(self._credentials(op, timestamp))
         if op.user_id:
             headers.append(("X-Muxi-User-ID", op.user_id))
-        if op.stream:  # the same endpoints answer JSON or SSE by Accept (PROTOCOL.md §5)
+        if op.stream:  # the same endpoints answer JSON or SSE by Accept (docs/protocol.md §5)
             headers.append(("Accept", "text/event-stream"))
         if op.body is not None and op.content_type:
             headers.append(("Content-Type", op.content_type))

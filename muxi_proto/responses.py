@@ -1,6 +1,6 @@
 """Turning a complete HTTP response into a result or a typed error.
 
-Errors branch on the HTTP status first (PROTOCOL.md §9), then take what the body offers: the
+Errors branch on the HTTP status first (docs/protocol.md §9), then take what the body offers: the
 runtime's ``error.code`` string and message, the control plane's message, a FastAPI ``detail``, or
 an excerpt of a non-JSON page. Every failure is a :class:`MuxiError` subclass; nothing else escapes,
 whatever the bytes.
@@ -54,24 +54,23 @@ class Decode(enum.Enum):
     AUTO = "auto"  # JSON when it says or looks so, else text (routes whose format varies)
 
 
-_BY_STATUS: dict[int, tuple[type[MuxiError], str]] = {
-    400: (ValidationError, "VALIDATION_ERROR"),
-    401: (AuthenticationError, "UNAUTHORIZED"),
-    403: (AuthorizationError, "FORBIDDEN"),
-    404: (NotFoundError, "NOT_FOUND"),
-    409: (ConflictError, "CONFLICT"),
-    422: (ValidationError, "VALIDATION_ERROR"),
-    429: (RateLimitError, "RATE_LIMITED"),
+# The class for each HTTP error status the server or runtime uses; the code that goes with it is
+# the class's ``default_code``. Other 5xx are ServerError, anything else the base class.
+_CLASS_BY_STATUS: dict[int, type[MuxiError]] = {
+    400: ValidationError,
+    401: AuthenticationError,
+    403: AuthorizationError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: ValidationError,
+    429: RateLimitError,
 }
 
 
 def error_class_for_status(status: int) -> tuple[type[MuxiError], str]:
-    """The error class and canonical code for an HTTP error status."""
-    if status in _BY_STATUS:
-        return _BY_STATUS[status]
-    if 500 <= status <= 599:
-        return ServerError, "SERVER_ERROR"
-    return MuxiError, "ERROR"
+    """The error class for an HTTP error status, and its canonical code (the class's ``default_code``)."""
+    cls = _CLASS_BY_STATUS.get(status) or (ServerError if 500 <= status <= 599 else MuxiError)
+    return cls, cls.default_code
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:

@@ -4,17 +4,23 @@
 of any size, :class:`ServerSentEvent` values out. It never touches I/O; the caller feeds it whatever
 the transport delivered and calls :meth:`SSEDecoder.end` at end of input.
 
-How it stays fast and linear (this is the hot path of every stream):
+How it stays fast whatever the events look like (this is the hot path of every stream):
 
-* Line ends are found in the *bytes* (``rfind`` on each new chunk, never on the buffer), so a line
-  that arrives one byte at a time costs O(n) in total: its bytes wait in a ``bytearray`` and are
-  decoded once, when the line is complete. Splitting at an ASCII line end never cuts a UTF-8
-  sequence, so decoding complete lines region by region equals decoding the whole stream.
-* All complete lines of a chunk are decoded in one call and cut with one ``str.split`` at every
-  "blank line, then ``data: ``"; when no piece in between holds another line, every piece is a
-  whole one-line event (the MUXI norm) and the events are built by ``map`` without a per-line
-  Python loop. Anything else (named events, ids, multi-line data, CR line ends...) takes the
-  general line-by-line path, which the property tests hold to a literal reference parser.
+* A chunk without a blank line is only appended to a buffer of raw bytes. A chunk with one has
+  everything up to its last blank line decoded once (so a line that arrives one byte at a time
+  costs O(n) in all) and parsed as whole events, in one go. The blank line is found in the new
+  chunk only (a reverse search, usually one ``memrchr``), never in the buffer.
+* Whole events are split by one regex compiled for the *shape* of the stream's events: its line
+  ends (LF, CRLF, CR), the field lines before the data line (``event:``, ``id:``, ``retry:``, in
+  the stream's order and spelling) and whether comments (keepalives) come first. The decoder
+  learns the shape from the stream itself, and learns again when events stop matching it. The
+  split gives, per event, its field values and the value of its data line: events are then
+  built in bulk (``map``), with no per-line or per-event Python loop. Multi-line data is split
+  in bulk too; anything else (other fields, comments inside events, a mix of line ends) goes
+  through the line-by-line machine, which the property tests hold to a literal reference parser.
+* Events arrive as soon as their blank line does: ``feed`` returns every event its chunk
+  completed. An unfinished event larger than 256 KiB, and anything near ``max_size``, is read
+  line by line instead, so memory stays bounded and the size limit is checked at once.
 * A maximum line / event size (default 16 MiB) bounds the memory; going over it raises
   :class:`~muxi_proto.errors.LimitExceededError` as soon as it is seen, before buffering more.
 """
@@ -23,8 +29,9 @@ from __future__ import annotations
 
 import json as _json
 import re
-from collections.abc import Callable, Iterator, Mapping
-from functools import partial
+from collections.abc import Iterator, Mapping
+from itertools import repeat
+from operator import contains, or_
 from typing import Any, Final
 
 from .errors import ConfigurationError, LimitExceededError, StreamError
@@ -45,9 +52,6 @@ _BOM: Final = b"\xef\xbb\xbf"
 # meaningless anyway, so it is ignored like an invalid one.
 _MAX_RETRY_DIGITS: Final = 4000
 _REPR_DATA: Final = 120
-_KEEPALIVE: Final = "\n\n: keepalive\n\n"  # as the MUXI runtime sends it, with the blank line before
-_KEEPALIVE_FRAME: Final = b": keepalive\n\n"
-_DATA_FRAME: Final = re.compile(rb"data: ([^\r\n]*)\n\n").fullmatch  # one whole one-line data frame
 
 
 class ServerSentEvent(Mapping[str, Any]):
@@ -161,6 +165,162 @@ class _Message(ServerSentEvent):
         self.data = data  # type: ignore[misc]
 
 
+_EOL_CLASS: Final = {"\n": "[^\n]", "\r": "[^\r]", "\r\n": "[^\r\n]"}
+_PREFIX: Final = {"\n": b"\n\n", "\r": b"\r\r", "\r\n": b"\r\n\r\n"}
+_PREFIX_TEXT: Final = {"\n": "\n\n", "\r": "\r\r", "\r\n": "\r\n\r\n"}
+_FIELDS: Final = ("event", "id", "retry")
+# Raw bytes of an unfinished event kept as they came (with max_size as a further bound); past this,
+# the line-by-line machine reads it (a huge event, or one that never ends: memory stays bounded).
+_BUFFER_CAP: Final = 256 * 1024
+_SAMPLE_LINES: Final = 64  # lines looked at when learning the shape of a stream's events
+_SAMPLE_TEXT: Final = 8192  # (and characters)
+# Comments between events (keepalives) take the slow way in a shape without comments; past this
+# share of events (over windows of _WINDOW events) the shape takes comments first. (A comment
+# last or alone in a chunk costs little: small chunks rarely need the comment-aware shape.)
+_COMMENT_SHARE: Final = 32
+_WINDOW: Final = 64
+
+
+class _Shape:
+    """The shape of a stream's events, compiled: a regex that splits decoded text at every event
+    of this shape, with one group per field.
+
+    A shape is the line-end style, whether comment lines (and blank lines) may come first, the
+    field lines before the first ``data`` line (their exact prefixes, e.g. ``"event: "``, in
+    order) and the ``data`` line's prefix (``"data: "`` or ``"data:"``). Splitting text at
+    "blank line, those lines, the ``data`` prefix" gives, per event of the shape, its field values
+    (the groups) and then the rest up to the next one: the value of its data line when nothing
+    else follows it, which is the usual case and needs no per-line work.
+    """
+
+    __slots__ = ("comments", "data", "eol", "fast", "header", "kinds", "literal", "multi", "skip", "split", "width")
+
+    def __init__(self, eol: str, comments: bool, header: tuple[str, ...], data: str) -> None:
+        self.eol = eol
+        self.comments = comments
+        self.header = header
+        self.data = data
+        end = re.escape(eol)
+        value = _EOL_CLASS[eol] + "*"
+        pattern = end + end
+        if comments:
+            # Comment lines, each maybe followed by a blank line: after a blank line nothing is
+            # pending, so they change nothing (possessive: no backtracking into them).
+            pattern += f"(?::{value}+{end}(?:{end})?+)*+"
+        kinds = []
+        for prefix in header:
+            kinds.append(prefix.rstrip(": "))
+            # Any value: ids with NUL and invalid retry values are caught after the split.
+            pattern += re.escape(prefix) + ("" if prefix.endswith(" ") else "(?! )") + f"({value}){end}"
+        pattern += re.escape(data) + ("" if data.endswith(" ") else "(?! )")
+        self.kinds = tuple(kinds)
+        self.width = len(kinds) + 1
+        self.split = re.compile(pattern).split
+        # A text that is this, then a line, is one event of the shape with one data line.
+        self.literal = eol + eol + data if not header and data.endswith(" ") else ""
+        self.skip = len(self.literal)
+        # The usual stream of unnamed events: `feed` parses it inline.
+        self.fast = not header and data == "data: "
+        # What separates the data lines of a multi-line event ("" for "data:" without a space:
+        # a later "data: x" line would keep its space).
+        self.multi = eol + data if data.endswith(" ") else ""
+
+
+_SHAPES: dict[tuple[str, bool, tuple[str, ...], str], _Shape] = {}
+
+
+def _shape(eol: str, comments: bool, header: tuple[str, ...], data: str) -> _Shape:
+    # Keys hold field prefixes only (never values), so the cache stays small.
+    key = (eol, comments, header, data)
+    shape = _SHAPES.get(key)
+    if shape is None:
+        shape = _SHAPES[key] = _Shape(eol, comments, header, data)
+    return shape
+
+
+def _normalised(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def _learn(text: str, current: _Shape) -> _Shape | None:
+    """The shape of the first event with data in ``text`` (LF line ends), or ``None``."""
+    comments = False  # comment lines in the event, before its fields
+    header: list[str] = []
+    start = 0
+    for _ in range(_SAMPLE_LINES):
+        end = text.find("\n", start)
+        line = text[start:] if end < 0 else text[start:end]
+        start = end + 1
+        if not line:
+            header = []  # a blank line: whatever came before had no data
+            comments = False
+        elif line[0] == ":":
+            if header:
+                return None  # a comment between fields: not a shape
+            comments = True
+        else:
+            name, colon, value = line.partition(":")
+            if not colon:
+                return None
+            prefix = name + (": " if value[:1] == " " else ":")
+            if name == "data":
+                return _shape(current.eol, comments or current.comments, tuple(header), prefix)
+            if name not in _FIELDS or any(p.startswith(name + ":") for p in header):
+                return None
+            header.append(prefix)
+        if end < 0:
+            break
+    return None
+
+
+def _line_ends(texts: list[str], eol: str) -> list[bool]:
+    """Which of ``texts`` hold a line end (of texts whose line ends are ``eol``)."""
+    if eol == "\r\n":
+        return list(map(or_, map(contains, texts, repeat("\n")), map(contains, texts, repeat("\r"))))
+    return list(map(contains, texts, repeat(eol)))
+
+
+def _plain(text: str, eol: str) -> bool:
+    """True when ``text`` holds no line end (of a text whose line ends are ``eol``)."""
+    return ("\n" not in text and "\r" not in text) if eol == "\r\n" else eol not in text
+
+
+class _Named(ServerSentEvent):
+    """A :class:`ServerSentEvent` with an ``event`` type and no id or retry in force (see _Message)."""
+
+    __slots__ = ()
+    id = ""  # type: ignore[misc]
+    retry = None  # type: ignore[misc]
+
+    def __init__(self, event: str, data: str) -> None:  # (no super().__init__: the base sets all four)
+        self.event = event  # type: ignore[misc]
+        self.data = data  # type: ignore[misc]
+
+
+class _Identified(ServerSentEvent):
+    """An unnamed :class:`ServerSentEvent` with its id and no retry in force (see _Message)."""
+
+    __slots__ = ()
+    event = "message"  # type: ignore[misc]
+    retry = None  # type: ignore[misc]
+
+    def __init__(self, data: str, id: str) -> None:  # (no super().__init__: the base sets all four)
+        self.data = data  # type: ignore[misc]
+        self.id = id  # type: ignore[misc]
+
+
+class _Retried(ServerSentEvent):
+    """An unnamed :class:`ServerSentEvent` with a retry and no id in force (see _Message)."""
+
+    __slots__ = ()
+    event = "message"  # type: ignore[misc]
+    id = ""  # type: ignore[misc]
+
+    def __init__(self, data: str, retry: int) -> None:  # (no super().__init__: the base sets all four)
+        self.data = data  # type: ignore[misc]
+        self.retry = retry  # type: ignore[misc]
+
+
 class SSEDecoder:
     """Incremental WHATWG event-stream parser: ``feed(bytes) -> [ServerSentEvent]``.
 
@@ -178,18 +338,42 @@ class SSEDecoder:
     """
 
     __slots__ = (
-        "_buf", "_data", "_data_len", "_dirty", "_ended", "_error", "_event_type", "_halt",
-        "_id_buffer", "_last_event_id", "_max", "_named", "_retry", "_skip_lf", "_special",
-        "_started",
+        "_bom", "_buf", "_cap", "_cut_comments", "_data", "_data_len", "_dirty", "_ended", "_eol", "_error",
+        "_event_type", "_fast", "_fixes", "_halt", "_id_buffer", "_ints", "_last_event_id", "_limit", "_max", "_multi",
+        "_named", "_open", "_pre", "_retry", "_seen", "_shape", "_single", "_skip_lf", "_slow",
+        "_special", "_started", "_trailers", "_whole",
     )
 
     def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
         if max_size < 1:
             raise ConfigurationError(message="max_size must be at least 1")
         self._max = max_size
-        self._buf = bytearray()  # bytes of the line not yet ended (or of a possible BOM at start)
+        self._cap = min(max_size, _BUFFER_CAP)
+        # Two modes. Whole events (the usual one): `_buf` holds a blank line (`_pre` bytes), then
+        # the raw bytes of the event not finished yet; a chunk that completes events has them
+        # parsed in one go, from that blank line to the chunk's last blank line. Open (`_open`):
+        # the line machine below holds a parsed, unfinished event and `_buf` only the bytes of
+        # the line not ended yet (for events larger than `_cap`, and whatever is near the limit).
+        self._eol = "\n"  # the line ends of the last text parsed, which the blank line uses
+        self._buf = bytearray(_PREFIX["\n"])
+        self._pre = 2
+        self._limit = 2 + self._cap  # `_buf` may grow to this many bytes before the line machine
+        self._whole = 2 + max_size  # and whole events are parsed at once up to this many bytes
+        self._open = False
+        self._shape = _shape("\n", False, (), "data: ")
+        self._multi = False  # the last events of the shape had more data lines: split those first
+        self._single = True  # the last chunk completed one event (small chunks): try that first
+        self._fast = True  # the shape is `fast`, not `_multi`, and no id or retry is in force
+        self._ints: dict[str, int] = {}  # retry values read so far
+        self._seen = self._trailers = 0  # events, and comments after them, in the current window
+        self._fixes = 0  # (and keepalives last in a chunk, dropped by `_trailer`)
+        self._cut_comments = False  # many keepalives last in a chunk: cut before them
+        self._bom = b""  # the first bytes of the stream while they may be a byte order mark
         self._started = False  # past the point where a byte order mark may appear
-        self._skip_lf = False  # the last chunk ended with CR: an LF first in the next one is its pair
+        self._skip_lf = False  # a parsed CR ended the last chunk: an LF first in the next is its pair
+        self._special = True  # _prefix has work: the stream start, or a pending CRLF half
+        self._slow = True  # _special, _open or _halt: `feed` takes its general path
+        # The line machine (the spec's buffers; also the state between whole events).
         self._data: list[str] = []
         self._data_len = 0
         self._event_type = ""
@@ -201,13 +385,14 @@ class SSEDecoder:
         self._error: LimitExceededError | None = None
         self._ended = False
         self._halt: StreamError | LimitExceededError | None = None  # what every call raises now
-        self._special = True  # _prefix has work: the stream start, or a pending CRLF half
 
     # --- state ------------------------------------------------------------------------------
 
     @property
     def retry(self) -> int | None:
         """The last valid ``retry:`` value (milliseconds), or ``None``."""
+        if not self._open and b"retry" in self._buf:
+            self._pending_retry()
         return self._retry
 
     @property
@@ -223,7 +408,7 @@ class SSEDecoder:
     @property
     def in_event(self) -> bool:
         """True when the input so far stops inside an event or a line: end of input now is a cut."""
-        return self._dirty or bool(self._buf)
+        return self._dirty or len(self._buf) > self._pre or bool(self._bom)
 
     @property
     def named_count(self) -> int:
@@ -240,62 +425,183 @@ class SSEDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         """Decode one chunk of the stream; return the events it completed (often none)."""
+        if self._slow or type(data) is not bytes:
+            return self._feed_slow(data)
+        # (`in` with an int is a memchr, and much cheaper than any method call.)
+        buf = self._buf
+        if 10 not in data:
+            if 13 in data:
+                return self._feed_cr(data)
+            buf += data  # no line end: part of a line
+            if len(buf) > self._limit:
+                return self._to_lines(b"")
+            return []
+        if 13 in data:
+            return self._feed_cr(data)
+        cut = data.rfind(10) - 1  # the last blank line of the chunk: usually the last LF ends it
+        if cut < 0 or data[cut] != 10:
+            cut = data.rfind(b"\n\n", 0, cut + 1)
+        if cut < 0:
+            if data[0] == 10:  # one LF first: a blank line if the last line ended in `_buf`
+                if len(buf) == self._pre:
+                    data = data[1:]  # nothing pending: a blank line changes nothing
+                elif buf[-1] == 10:
+                    return self._complete(data, 0, 1, self._lf_ends())
+            buf += data
+            if len(buf) > self._limit:
+                return self._to_lines(b"")
+            return []
+        if 13 in buf or len(buf) + cut > self._whole:
+            return self._complete(data, cut, cut + 2, self._lf_ends())  # CR in `_buf`, or too long
+        # The usual case, inline: whole events with LF line ends in `_buf` + `data[:cut]`.
+        shape = self._shape
+        if shape.eol != "\n":
+            shape = self._shape = _shape("\n", shape.comments, shape.header, shape.data)
+        end = cut + 2
+        if self._cut_comments:
+            # A keepalive right before the blank line changes nothing: leave it out, so that
+            # the last event's value does not hold it (see `_trailer`, for when this is rare).
+            at = data.rfind(10, 0, cut)
+            if at > 0 and data[at + 1] == 58 and data[at - 1] == 10:
+                cut = at - 1
+        if cut:
+            buf += data[:cut]
+        text = buf.decode("utf-8", "replace")
+        del buf[self._pre:]
+        buf += data[end:]
+        if len(buf) > self._limit:  # a long unfinished event after the last blank line
+            out = self._parse(text, "\n")
+            self._refresh()
+            try:
+                out += self._to_lines(b"")
+            except LimitExceededError as exc:
+                self._fail(exc, raise_it=not out)
+            return out
+        if self._fast:  # unnamed events, no id or retry in force: the MUXI norm (see `_fast`)
+            if self._single:  # the last chunk had one event: maybe this one too (small chunks)
+                skip = shape.skip
+                if text[:skip] == shape.literal:
+                    value = text[skip:]
+                    if "\n" not in value:
+                        return [_Message(value)]
+            parts = shape.split(text)
+            if not parts[0]:
+                values = parts[1:]
+                joined = "".join(values)
+                if "\n" not in joined or self._trailer(values, joined, "\n"):
+                    count = len(values)
+                    self._single = count == 1
+                    self._seen += count
+                    if self._seen >= _WINDOW:
+                        self._window()
+                    return list(map(_Message, values))
+        else:
+            parts = shape.split(text)
+        out = self._parts(shape, parts, "\n", text)
+        self._refresh()
+        return out
+
+    def _trailer(self, values: list[str], joined: str, eol: str) -> bool:
+        # True when only the last of `values` has a line end, and what follows its first line is
+        # a blank line then a comment (a keepalive that came last in the chunk): it is dropped.
+        last = values[-1]
+        if eol == "\n":
+            at = last.find("\n")
+            if last[at + 1:at + 3] != "\n:" or joined.find("\n") < len(joined) - len(last):
+                return False
+            value, rest = last[:at], last[at + 2:]
+            if "\n" in rest:
+                return False
+        else:
+            if not _plain("".join(values[:-1]), eol):
+                return False
+            value, _, rest = last.partition(eol + eol)
+            if rest[:1] != ":" or not _plain(rest, eol) or not _plain(value, eol):
+                return False
+        values[-1] = value
+        self._fixes += 1
+        return True
+
+    def _feed_slow(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         if self._halt is not None:
             raise self._halt.with_traceback(None)
         if type(data) is not bytes:
             data = bytes(data)
         if self._special:
             data = self._prefix(data)
-            if not data:
-                return []
-        if not self._dirty and not self._buf:
-            # The runtime writes every frame as its own HTTP chunk: a whole "data: value" frame,
-            # or a keepalive, fed alone on a clean state (no field since the last blank line).
-            frame = _DATA_FRAME(data)
-            if frame is not None and len(data) - 2 <= self._max:
-                text = frame[1].decode("utf-8", "replace")
-                return [self._new_message()(text)]
-            if data == _KEEPALIVE_FRAME and len(data) - 2 <= self._max:
-                return []
-        if 13 in data:  # CR (an int: much cheaper than looking for b"\r")
-            if data[-1] == 13:
-                self._skip_lf = self._special = True
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf = self._buf
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            if len(buf) + len(data) > self._max:
-                self._fail(self._line_too_long())
-            buf += data
+        if not data:
             return []
-        out: list[ServerSentEvent] = []
-        try:
-            if buf:
-                buf += data[:cut]
-                head: bytes | bytearray = buf
-            else:
-                head = data[:cut]
-            if len(head) <= self._max:
-                self._lines_text(head.decode("utf-8", "replace"), out)
-            else:
-                self._lines_checked(head, out)
-            buf.clear()
-            if len(data) - cut - 1 > self._max:
-                raise self._line_too_long()
-            buf += data[cut + 1:]
-        except LimitExceededError as exc:
-            self._fail(exc, raise_it=not out)
-        return out
+        if self._open:
+            return self._feed_lines(data)
+        return self.feed(data)
+
+    def _feed_cr(self, data: bytes) -> list[ServerSentEvent]:
+        # The chunk has CR line ends. Every blank line holds "\n\n", "\r\r" or "\n\r" (CRLF CRLF
+        # holds "\n\r"), and each of those is a blank line: find the last one.
+        size = len(data)
+        if 10 not in data:
+            at = data.rfind(b"\r\r")
+            end = at + 2
+        else:
+            at = data.rfind(b"\n\r")
+            end = at + 2 if at >= 0 else -1
+            # Blank lines of other kinds after it (a mix of line ends), where line ends remain.
+            after = data[end + 1 if 0 <= end < size and data[end] == 10 else max(end, 0):]
+            if 10 in after or 13 in after:
+                other = data.find(b"\n\n", at + 1)
+                if other >= 0:
+                    other = data.rfind(b"\n\n", other)
+                    at, end = other, other + 2
+                other = data.find(b"\r\r", at + 1)
+                if other >= 0:
+                    other = data.rfind(b"\r\r", other)
+                    if other + 2 > end:
+                        at, end = other, other + 2
+            if at > 0 and data[at] == 10 and data[at - 1] == 13:
+                at -= 1  # cut before the CRLF, not inside it
+        if at >= 0:
+            if end < size and data[end - 1] == 13 and data[end] == 10:
+                end += 1
+            return self._complete(data, at, end, self._cr_ends(data))
+        buf = self._buf
+        first = data[0]
+        if first in {10, 13}:  # one line end first (two would be a blank line, found above)
+            end = 2 if size > 1 and first == 13 and data[1] == 10 else 1
+            if len(buf) == self._pre:  # nothing pending: a blank line changes nothing
+                if end == size and first == 13:
+                    self._skip_lf = self._special = self._slow = True
+                data = data[end:]
+            elif buf[-1] == 10 or (buf[-1] == 13 and first == 13):
+                # A blank line across the chunks (a CR last in `_buf` and an LF first here are
+                # one CRLF, kept as it came: `_buf` holds raw bytes).
+                return self._complete(data, 0, end, self._cr_ends(data))
+        buf += data
+        if len(buf) > self._limit:
+            return self._to_lines(b"")
+        return []
+
+    def _lf_ends(self) -> str:
+        # The line ends of whole events ending in a chunk without CR.
+        buf = self._buf
+        return "\r\n" if 13 in buf and buf.find(b"\r", self._pre) >= 0 else "\n"
+
+    def _cr_ends(self, data: bytes) -> str:
+        # The line ends of whole events ending in `data`, which has CR: CRLF (or a mix) when
+        # `data` or `_buf` (past its blank line) has LF too.
+        if 10 in data:
+            return "\r\n"
+        buf = self._buf
+        return "\r\n" if 10 in buf and buf.find(b"\n", self._pre) >= 0 else "\r"
 
     def _prefix(self, data: bytes) -> bytes:
         # The rare cases at the start of a chunk: a possible byte order mark at the start of the
         # stream, and the LF of a CRLF whose CR ended the previous chunk.
         if not self._started:
-            if self._buf:
-                data = bytes(self._buf) + data
-                self._buf.clear()
+            if self._bom:
+                data = self._bom + data
+                self._bom = b""
             if len(data) < 3 and _BOM.startswith(data):
-                self._buf += data  # maybe the start of a byte order mark: wait for more
+                self._bom = data  # maybe the start of a byte order mark: wait for more
                 return b""
             self._started = True
             if data.startswith(_BOM):
@@ -305,6 +611,7 @@ class SSEDecoder:
             if data[0] == 10:
                 data = data[1:]
         self._special = self._skip_lf
+        self._slow = self._special or self._open or self._halt is not None
         return data
 
     def end(self) -> None:
@@ -312,17 +619,489 @@ class SSEDecoder:
         read :attr:`in_event` to learn whether the input stopped mid-event."""
         if self._error is not None:
             raise self._error.with_traceback(None)
+        if not self._open and b"retry" in self._buf:
+            self._pending_retry()
         self._ended = True
-        if len(self._buf) > self._max:  # only possible for a would-be BOM and a tiny limit
+        if len(self._bom) > self._max:  # only possible for a would-be BOM and a tiny limit
             self._fail(self._line_too_long())
         self._halt = StreamError(message="data fed to an SSE decoder after end()")
+        self._slow = True
 
-    # --- internals --------------------------------------------------------------------------
+    # --- whole events -----------------------------------------------------------------------
+
+    def _complete(self, data: bytes, cut: int, end: int, eol: str) -> list[ServerSentEvent]:
+        # `data[cut:end]` ends the last blank line so far (it may hold the line end of the line
+        # before it): parse `_buf` + `data[:cut]` as whole events, whose line ends are `eol`
+        # ("\r\n" for CRLF and for any mix), and keep the rest.
+        buf = self._buf
+        pre = self._pre
+        if cut:
+            buf += data[:cut]
+        elif len(buf) > pre and (buf[-1] == 10 or buf[-1] == 13):
+            # The blank line is first in `data`: the line end before it came last in `_buf`
+            # (a CR there and an LF first in `data` are one CRLF). Leave it out, as elsewhere.
+            del buf[-2 if buf[-1] == 10 and buf[-2] == 13 and len(buf) - 2 >= pre else -1:]
+        rest = data[end:]
+        if not rest and data[-1] == 13:
+            self._skip_lf = self._special = self._slow = True  # that CR may be half a CRLF
+        if len(buf) - pre > self._max:
+            return self._complete_checked(bytes(buf[pre:]), rest)
+        shape = self._shape
+        if shape.eol != eol:
+            shape = self._shape = _shape(eol, shape.comments, shape.header, shape.data)
+        text = buf.decode("utf-8", "replace")
+        if eol != self._eol:
+            text = _PREFIX_TEXT[eol] + text[pre:]
+            self._eol = eol
+            self._buf = buf = bytearray(_PREFIX[eol])
+            self._pre = len(buf)
+            self._limit = self._pre + self._cap
+            self._whole = self._pre + self._max
+        else:
+            del buf[pre:]
+        buf += rest
+        if len(buf) > self._limit:  # a long unfinished event after the last blank line
+            out = self._parse(text, eol)
+            self._refresh()
+            try:
+                out += self._to_lines(b"")
+            except LimitExceededError as exc:
+                self._fail(exc, raise_it=not out)
+            return out
+        parts = shape.split(text)
+        if self._fast and not parts[0]:  # as in `feed`, for other line ends
+            values = parts[1:]
+            joined = "".join(values)
+            if _plain(joined, eol) or self._trailer(values, joined, eol):
+                count = len(values)
+                self._single = count == 1
+                self._seen += count
+                if self._seen >= _WINDOW:
+                    self._window()
+                return list(map(_Message, values))
+        out = self._parts(shape, parts, eol, text)
+        self._refresh()
+        return out
+
+    def _complete_checked(self, region: bytes, rest: bytes) -> list[ServerSentEvent]:
+        # Whole events longer than the limit in all: check every line before decoding it.
+        out: list[ServerSentEvent] = []
+        try:
+            limit = self._max
+            region = region.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            for raw in region.split(b"\n"):
+                if len(raw) > limit:
+                    raise self._line_too_long()
+                self._line(raw.decode("utf-8", "replace"), out)
+            self._dispatch(out)
+            self._refresh()
+            buf = self._buf
+            del buf[self._pre:]
+            buf += rest
+            if len(buf) > self._limit:
+                out += self._to_lines(b"")
+        except LimitExceededError as exc:
+            self._fail(exc, raise_it=not out)
+        return out
+
+    def _parse(self, text: str, eol: str) -> list[ServerSentEvent]:
+        # `text`: a blank line, then whole events (without the blank line after the last one).
+        shape = self._shape
+        if shape.eol != eol:
+            shape = self._shape = _shape(eol, shape.comments, shape.header, shape.data)
+        return self._parts(shape, shape.split(text), eol, text)
+
+    def _refresh(self) -> None:
+        # After anything that may change the shape, `_multi`, the id or the retry in force.
+        self._fast = self._shape.fast and not self._multi and not self._id_buffer and self._retry is None
+
+    def _parts(self, shape: _Shape, parts: list[str], eol: str, text: str = "") -> list[ServerSentEvent]:
+        # The events of a split of `text` by `shape` (see _parse); sets `_last_event_id` and the
+        # learning state. With `text`, a better shape may still split it again (once).
+        width = shape.width
+        head = parts[0]
+        if width == 2 and not head and len(parts) > 3 and not self._multi:
+            # The usual case of a shape with one field: every event one data line, in bulk.
+            values = parts[2::2]
+            if _plain("".join(values), eol):
+                count = len(values)
+                self._single = count == 1
+                out: list[ServerSentEvent] = []
+                self._bulk(shape, parts, 0, count, out, values)
+                self._last_event_id = self._id_buffer
+                self._seen += count
+                if self._seen >= _WINDOW:
+                    self._window()
+                return out
+        size = len(parts)
+        self._single = size == width + 1
+        self._last_event_id = self._id_buffer  # (in force since the last blank line)
+        if size == width + 1 and not head:  # one event of the shape
+            value = parts[width]
+            whole = _plain(value, eol)
+            if not whole and shape.multi:  # maybe more data lines and nothing else (small chunks)
+                data_lines = value.split(shape.multi)
+                if _plain("".join(data_lines), eol):
+                    value = "\n".join(data_lines)
+                    whole = True
+            if whole:
+                if width > 1:
+                    one = [self._fields(shape, parts, 0, value)]
+                    self._last_event_id = self._id_buffer
+                    return one
+                if not self._id_buffer and self._retry is None:
+                    return [_Message(value)]
+                return [ServerSentEvent("message", value, self._id_buffer, self._retry)]
+        count = (size - 1) // width  # events of the shape
+        alone = False  # `head` is one comment and no event
+        if head:
+            start = len(_PREFIX_TEXT[eol])
+            alone = head[start:start + 1] == ":" and _plain(head[start:], eol)
+        if not count and text and not alone:
+            # No event has the shape: learn it from the first ones, before reading any.
+            learned = _learn(_normalised(head[:_SAMPLE_TEXT]), shape)
+            if learned is not None and learned is not shape:
+                self._shape = learned
+                self._multi = False
+                return self._parts(learned, learned.split(text), eol)
+        values = parts[width::width]
+        flags: list[bool] = []
+        datas = values
+        plain = not self._multi and _plain("".join(values), eol)
+        if count and not plain:
+            # Some events of the shape have more lines before the next one: more data lines
+            # (split in bulk when most events have them), other fields, comments, events of
+            # other shapes. Those go one by one, the others in bulk between them.
+            multi = shape.multi
+            if multi and self._multi:
+                lines = list(map(str.split, values, repeat(multi)))
+                flags = _line_ends(list(map("".join, lines)), eol)
+                if 2 * flags.count(True) > count:
+                    self._multi = False  # most have other lines: not multi-line events after all
+                    flags = _line_ends(values, eol)
+                else:
+                    datas = list(map("\n".join, lines))
+            else:
+                flags = _line_ends(values, eol)
+                more = flags.count(True)
+                if multi and 2 * more > count:
+                    lines = list(map(str.split, values, repeat(multi)))
+                    other = _line_ends(list(map("".join, lines)), eol)
+                    if 2 * other.count(True) < more:
+                        self._multi = True
+                        flags = other
+                        datas = list(map("\n".join, lines))
+                elif text and 4 * more > count and not shape.comments:
+                    # Comments after many events (keepalives): a shape that takes them first.
+                    blank = eol + eol
+                    piece = values[flags.index(True)]
+                    if piece.partition(blank)[2][:1] == ":":
+                        self._shape = shape = _shape(eol, True, shape.header, shape.data)
+                        self._refresh()
+                        return self._parts(shape, shape.split(text), eol)
+        out = []
+        if head and not alone:  # (a comment alone changes nothing)
+            # Text before the first event of the shape (or all of it): other events, comments.
+            self._general(head, out)
+            self._dispatch(out)
+            if not count or len(out) > 2 * count:
+                self._relearn(head)  # most events had another shape
+        if not count:
+            self._last_event_id = self._id_buffer
+            return out
+        if plain:
+            if width == 1 and not self._id_buffer and self._retry is None:
+                if not out:
+                    out = list(map(_Message, values))
+                else:
+                    out += map(_Message, values)
+            else:
+                self._bulk(shape, parts, 0, count, out, values)
+                self._last_event_id = self._id_buffer
+            self._seen += count
+            if self._seen >= _WINDOW:
+                self._window()
+            return out
+        more = flags.count(True)
+        index = flags.index
+        begin = first = 0
+        trailers = 0
+        while True:
+            try:
+                at = index(True, begin)
+            except ValueError:
+                at = count
+            if at > begin:
+                self._bulk(shape, parts, begin, at, out, datas[begin:at])
+            if at == count:
+                break
+            if not begin and not trailers:
+                first = at
+            trailers += self._piece(shape, parts, at, values[at], out)
+            begin = at + 1
+        self._trailers += trailers
+        self._last_event_id = self._id_buffer
+        self._seen += count
+        if self._seen >= _WINDOW:
+            self._window()
+        if 2 * (more - trailers) > count:
+            # Most events had more lines: learn the shape from what follows the first one.
+            piece = _normalised(values[first])
+            self._relearn(piece[piece.find("\n") + 1:])
+        return out
+
+    def _window(self) -> None:
+        # Comments between events (keepalives): past a share of them, the shape takes them
+        # first; when many come last in a chunk, `feed` cuts before them.
+        if _COMMENT_SHARE * self._trailers > self._seen and not self._shape.comments:
+            shape = self._shape
+            self._shape = _shape(shape.eol, True, shape.header, shape.data)
+            self._refresh()
+        self._cut_comments = 4 * self._fixes > self._seen
+        self._seen = self._trailers = self._fixes = 0
+
+    def _relearn(self, text: str) -> None:
+        shape = _learn(_normalised(text), self._shape)
+        if shape is not None:
+            self._shape = shape
+            self._multi = False
+
+    def _fields(self, shape: _Shape, parts: list[str], base: int, value: str) -> ServerSentEvent:
+        # One event of a split (a shape with fields) whose data is `value`: its fields in order,
+        # as the line machine reads them.
+        if shape.kinds == ("event",):  # (the usual one: no loop)
+            kind = parts[base + 1]
+            if not kind:
+                return ServerSentEvent("message", value, self._id_buffer, self._retry)
+            self._named += 1
+            if not self._id_buffer and self._retry is None:
+                return _Named(kind, value)
+            return ServerSentEvent(kind, value, self._id_buffer, self._retry)
+        kind = ""
+        for offset, field in enumerate(shape.kinds, 1):
+            text = parts[base + offset]
+            if field == "event":
+                kind = text
+            elif field == "id":
+                if "\0" not in text:
+                    self._id_buffer = text
+            else:
+                self._retry_value(text)
+        if kind:
+            self._named += 1
+        return ServerSentEvent(kind or "message", value, self._id_buffer, self._retry)
+
+    def _bulk(self, shape: _Shape, parts: list[str], start: int, stop: int, out: list[ServerSentEvent],
+              values: list[str]) -> None:
+        # Events `start` to `stop` (not included) of a split, each with one data line (whose
+        # values are `values`) or `values` their data: built without a per-event Python loop.
+        width = shape.width
+        if width == 1:
+            if not self._id_buffer and self._retry is None:
+                out += map(_Message, values)
+            else:
+                out += map(ServerSentEvent, repeat("message"), values, repeat(self._id_buffer),
+                           repeat(self._retry))
+            return
+        count = stop - start
+        if width == 2:  # one field (the usual named, id or retry stream): no loop
+            field = shape.kinds[0]
+            column = parts[width * start + 1:width * stop + 1:2]
+            if field == "event":
+                first = column[0]
+                if column.count(first) == count:
+                    if first:
+                        self._named += count
+                    kinds: Any = repeat(first or "message")
+                else:
+                    self._named += count - column.count("")
+                    kinds = [name or "message" for name in column]
+                if not self._id_buffer and self._retry is None:
+                    out += map(_Named, kinds, values)
+                else:
+                    out += map(ServerSentEvent, kinds, values, repeat(self._id_buffer), repeat(self._retry))
+                return
+            if field == "id" and "\0" not in "".join(column):
+                if self._retry is None:
+                    out += map(_Identified, values, column)
+                else:
+                    out += map(ServerSentEvent, repeat("message"), values, column, repeat(self._retry))
+                self._id_buffer = column[-1]
+                return
+            joined = "".join(column)
+            if field == "retry" and joined.isdigit() and joined.isascii() and "" not in column \
+                    and len(joined) <= _MAX_RETRY_DIGITS:
+                first = column[0]
+                if column.count(first) == count:
+                    self._retry = int(first)
+                    retries: Any = repeat(self._retry)
+                else:
+                    # (A stream's retry values are few: read each once.)
+                    known = self._ints
+                    retries = list(map(known.get, column))
+                    if None in retries:
+                        if len(known) > 256:
+                            known.clear()
+                        known.update((text, int(text)) for text in column)
+                        retries = list(map(known.__getitem__, column))
+                    self._retry = retries[-1]
+                if self._id_buffer:
+                    out += map(ServerSentEvent, repeat("message"), values, repeat(self._id_buffer), retries)
+                else:
+                    out += map(_Retried, values, retries)
+                return
+        columns = []
+        for offset, field in enumerate(shape.kinds, 1):
+            column = parts[width * start + offset:width * stop + offset:width]
+            if field == "id":
+                valid = "\0" not in "".join(column)  # an id with NUL is ignored
+            elif field == "retry":  # only ASCII digits count (and not thousands of them)
+                joined = "".join(column)
+                valid = (joined.isdigit() and joined.isascii() and "" not in column
+                         and len(joined) <= _MAX_RETRY_DIGITS)
+            else:
+                valid = True
+            if not valid:  # some value is ignored: read these events one by one
+                for index, value in enumerate(values, start):
+                    out.append(self._fields(shape, parts, width * index, value))
+                return
+            columns.append((field, column))
+        kinds = repeat("message")
+        ids: Any = repeat(self._id_buffer)
+        retries = repeat(self._retry)
+        for field, column in columns:
+            first = column[0]
+            same = column.count(first) == count
+            if field == "event":
+                if same:
+                    kinds = repeat(first or "message")
+                    if first:
+                        self._named += count
+                else:
+                    self._named += count - column.count("")
+                    kinds = [name or "message" for name in column]
+            elif field == "id":
+                ids = column
+                self._id_buffer = column[-1]
+            elif same:
+                self._retry = int(first)
+                retries = repeat(self._retry)
+            else:
+                retries = list(map(int, column))
+                self._retry = retries[-1]
+        out += map(ServerSentEvent, kinds, values, ids, retries)
+
+    def _piece(self, shape: _Shape, parts: list[str], index: int, piece: str, out: list[ServerSentEvent]) -> bool:
+        # One event of the shape followed by more lines before the next one. True when they are
+        # only a comment (a keepalive after the event).
+        base = shape.width * index
+        for offset, field in enumerate(shape.kinds, 1):
+            text = parts[base + offset]
+            if field == "event":
+                self._event_type = text
+            elif field == "id":
+                if "\0" not in text:
+                    self._id_buffer = text
+            else:
+                self._retry_value(text)
+        piece = _normalised(piece)
+        value, _, rest = piece.partition("\n")
+        if rest[:1] == "\n":  # a blank line: the event ends with its one data line
+            self._data_value(value)
+            self._dispatch(out)
+            rest = rest[1:]
+            if rest[:1] == ":" and "\n" not in rest:
+                return True  # then a comment
+            self._general(rest, out)
+        else:
+            self._data_value(value)
+            self._general(rest, out)
+        self._dispatch(out)
+        return False
+
+    def _general(self, text: str, out: list[ServerSentEvent]) -> None:
+        # Any text of whole lines (within the size limit), line by line.
+        if "\r" in text:
+            text = _normalised(text)
+        for line in text.split("\n"):
+            self._line(line, out)
+
+    def _pending_retry(self) -> None:
+        # A `retry` field takes effect when read: look for one in the complete lines of the
+        # unfinished event (whose other fields wait for its blank line).
+        raw = bytes(self._buf[self._pre:])
+        cut = max(raw.rfind(b"\n"), raw.rfind(b"\r"))
+        if cut < 0:
+            return
+        for line in _normalised(raw[:cut].decode("utf-8", "replace")).split("\n"):
+            field, _, value = line.partition(":")
+            if field == "retry":
+                self._retry_value(value[1:] if value[:1] == " " else value)
+        self._refresh()
+
+
+    # --- line by line -------------------------------------------------------------------------
+
+    def _to_lines(self, data: bytes) -> list[ServerSentEvent]:
+        # The unfinished event grew past `_cap`: the line machine takes it from here.
+        raw = bytes(self._buf[self._pre:]) + data
+        self._open = self._slow = True
+        self._buf = bytearray()
+        self._pre = 0
+        return self._feed_lines(raw)
+
+    def _feed_lines(self, data: bytes) -> list[ServerSentEvent]:
+        buf = self._buf
+        cut = data.rfind(b"\n")
+        cr = 13 in data
+        if cr:
+            cut = max(cut, data.rfind(b"\r"))
+            if cut == len(data) - 1 and data[cut] == 13:
+                self._skip_lf = self._special = True
+        if cut < 0:
+            if len(buf) + len(data) > self._max:
+                self._fail(self._line_too_long())
+            buf += data
+            return []
+        out: list[ServerSentEvent] = []
+        try:
+            stop = cut - 1 if cut and data[cut] == 10 and data[cut - 1] == 13 else cut
+            buf += data[:stop]
+            head = bytes(buf)
+            if cr or 13 in head:
+                head = head.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if len(head) <= self._max:
+                self._general(head.decode("utf-8", "replace"), out)
+            else:
+                for raw in head.split(b"\n"):
+                    if len(raw) > self._max:
+                        raise self._line_too_long()
+                    self._line(raw.decode("utf-8", "replace"), out)
+            rest = data[cut + 1:]
+            if len(rest) > self._max:
+                raise self._line_too_long()
+            if self._dirty:
+                buf.clear()
+                buf += rest
+            else:  # the event ended: back to whole events
+                self._refresh()
+                self._open = False
+                self._slow = self._special
+                self._buf = buf = bytearray(_PREFIX[self._eol])
+                self._pre = len(buf)
+                self._limit = self._pre + self._cap
+                self._whole = self._pre + self._max
+                buf += rest
+        except LimitExceededError as exc:
+            self._fail(exc, raise_it=not out)
+        return out
 
     def _fail(self, exc: LimitExceededError, *, raise_it: bool = True) -> None:
         # The stream cannot resynchronise after part of a line was dropped: the error sticks.
         self._buf.clear()
+        self._pre = 0
         self._error = self._halt = exc
+        self._slow = True
         if raise_it:
             raise exc
 
@@ -331,87 +1110,6 @@ class SSEDecoder:
             message=f"an SSE line is longer than the limit of {self._max} bytes",
             details={"limit": self._max, "what": "line"},
         )
-
-    def _lines_checked(self, head: bytes | bytearray, out: list[ServerSentEvent]) -> None:
-        # Slow path for a region longer than the limit: check every line before decoding it.
-        limit = self._max
-        for raw in head.split(b"\n"):
-            if len(raw) > limit:
-                raise self._line_too_long()
-            self._line(raw.decode("utf-8", "replace"), out)
-
-    def _lines_text(self, text: str, out: list[ServerSentEvent]) -> None:
-        # `text` is complete lines joined by LF. Cutting it at "\n\ndata: " (a line end, a blank
-        # line, then a data line) gives pieces that each start a fresh event with the value of its
-        # first data line; a piece followed by another one ends with a blank line, so its event is
-        # dispatched. A piece without LF is a whole one-line event: the MUXI norm, built in bulk.
-        # A comment between two blank lines changes nothing (the state after a blank line is
-        # already reset), so the runtime's keepalives can go before the cut.
-        text = "\n\n".join(text.split(_KEEPALIVE))  # (one scan; replace() makes two)
-        pieces = text.split("\n\ndata: ")
-        last = len(pieces) - 1
-        first = pieces[0]
-        if last and not self._dirty and first[:6] == "data: " and "\n" not in first:
-            # A one-line event completed by this chunk (the state is clean: no field since the
-            # last blank line, so the id in force is already current).
-            out.append(self._new_message()(first[6:]))
-        else:
-            self._block(first, out)
-            if last == 0:
-                return
-            self._dispatch(out)
-        if last > 1:
-            new = self._new_message()
-            middle = pieces[1:last]
-            if "\n" not in "".join(middle):  # (a copy and a memchr: cheaper than counting LFs)
-                out += map(new, middle)
-            else:
-                append = out.append
-                for piece in middle:
-                    if "\n" in piece:
-                        self._data_piece(piece, out)
-                        self._dispatch(out)
-                        new = self._new_message()
-                    else:
-                        append(new(piece))
-        tail = pieces[last]
-        lf = tail.find("\n")
-        if lf >= 0 and lf == len(tail) - 1:
-            # "value\n": its line then a blank line (the text stops before the final line end), so
-            # a whole one-line event: the usual end of a chunk that ends between two events.
-            out.append(self._new_message()(tail[:lf]))
-        elif lf >= 0:
-            self._data_piece(tail, out)
-        else:
-            # One data line of an event still open; the state was clean (a dispatch just
-            # happened) and the line is shorter than this text, so within the limit.
-            self._data = [tail]
-            self._data_len = len(tail)
-            self._dirty = True
-
-    def _new_message(self) -> Callable[[str], ServerSentEvent]:
-        # The constructor of an unnamed event with the id and retry now in force (the state is
-        # clean: no field since the last blank line).
-        if not self._id_buffer and self._retry is None:
-            return _Message
-        return partial(ServerSentEvent, "message", id=self._id_buffer, retry=self._retry)
-
-    def _data_piece(self, piece: str, out: list[ServerSentEvent]) -> None:
-        # A piece of text that follows "data: " at the start of a line.
-        lf = piece.find("\n")
-        if lf < 0:
-            self._data_value(piece)
-            return
-        self._data_value(piece[:lf])
-        for line in piece[lf + 1:].split("\n"):
-            self._line(line, out)
-
-    def _block(self, block: str, out: list[ServerSentEvent]) -> None:
-        if "\n" in block:
-            for line in block.split("\n"):
-                self._line(line, out)
-        else:
-            self._line(block, out)
 
     def _line(self, line: str, out: list[ServerSentEvent]) -> None:
         if not line:
@@ -430,7 +1128,11 @@ class SSEDecoder:
         elif field == "id":
             if "\0" not in value:
                 self._id_buffer = value
-        elif field == "retry" and value.isdigit() and value.isascii():
+        elif field == "retry":
+            self._retry_value(value)
+
+    def _retry_value(self, value: str) -> None:
+        if value.isdigit() and value.isascii():
             digits = value.lstrip("0") or "0"
             if len(digits) <= _MAX_RETRY_DIGITS:
                 self._retry = int(digits)

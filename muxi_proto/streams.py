@@ -15,7 +15,7 @@ frame in the same chunk, ``feed`` returns them first, with ``finished`` set, and
 by ``eof()`` (or the next ``feed``), so nothing the server sent is lost. Data after a terminal event
 is ignored.
 
-The kinds (PROTOCOL.md sections 5 and 11):
+The kinds (docs/protocol.md §5 and §11):
 
 * :class:`ChatStream` (``POST /chat``, ``/audiochat``): unnamed ``{"token": ...}`` frames, an optional
   ``ui`` frame, then ``done``; ``error`` raises :class:`~muxi_proto.errors.StreamError`.
@@ -205,7 +205,7 @@ def stream_error(evt: ServerSentEvent) -> StreamError:
                        request_id=_opt_str(payload.get("request_id")))
 
 
-# Deployment error type codes (PROTOCOL.md section 5) and the class each maps to; others are
+# Deployment error type codes (docs/protocol.md §5) and the class each maps to; others are
 # ServerError. Each is the class of the status the server answers for the same failure without a
 # stream (the bundle and rollback checks are 400s, a missing runtime image a 404).
 DEPLOYMENT_ERRORS: Final[dict[str, type[MuxiError]]] = {

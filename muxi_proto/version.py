@@ -1,16 +1,16 @@
-"""SDK version comparison for the ``X-Muxi-SDK-Latest`` notice.
+"""The SDK's own version, and version comparison for the ``X-Muxi-SDK-Latest`` notice.
 
 MUXI versions are ``MAJOR.YYYYMMDD.PATCH`` and compare numerically field by field, never as
-strings (``1.20260713.10`` is newer than ``1.20260713.9``).
+strings (``1.20260713.10`` is newer than ``1.20260713.9``; docs/protocol.md §6).
 """
 
 from __future__ import annotations
 
 import re
 
-from ._version import __version__
-
 __all__ = ["__version__", "is_newer", "parse_version"]
+
+__version__ = "1.20261129.0"  # read by the build (pyproject.toml, [tool.hatch.version])
 
 _VERSION = re.compile(r"v?([0-9]{1,12}(?:\.[0-9]{1,12}){0,5})")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from muxi_proto._version import __version__
 from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.http import Timeout
+from muxi_proto.version import __version__
 
 from ._async.client import AsyncStream
 from ._sync.client import Stream

@@ -12,7 +12,7 @@ import pytest
 import trustme
 
 from muxi_transports import AnyIOTransport, AsyncHTTPCoreTransport, AsyncTransport
-from muxi_transports.testing import Handler, HTTPTestServer
+from tests.httpserver import Handler, HTTPTestServer
 
 pytest_plugins = ["tests.secret_audit"]
 

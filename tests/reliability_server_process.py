@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sys
 
-from muxi_transports.testing import LocalMuxiServer
+from muxi_testing import LocalMuxiServer
 
 
 def main() -> int:

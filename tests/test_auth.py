@@ -1,4 +1,4 @@
-"""HMAC signing and the server's verification (PROTOCOL.md §2)."""
+"""HMAC signing and the server's verification (docs/protocol.md §2)."""
 
 from __future__ import annotations
 

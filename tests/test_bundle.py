@@ -444,6 +444,13 @@ def test_pack_read_roundtrip(tree: dict[tuple[str, ...], bytes], junk: list[str]
         ('{"id": "x", "version": 7.10}\n', "7.10"),
         ('{"id": "x"}\n', None),
         ("--- |\n  version: 1\n", None),  # a block scalar root
+        # Found by the PyYAML oracle (tests/test_formation_file_oracle.py); the scanner once said None:
+        ("&a id: x\nversion: 1.0\n", "1.0"),  # an anchor on another key
+        ("&r\nversion: 6\n", "6"),  # the root's properties on a line of their own
+        ("!!map\nversion: 7\n", "7"),
+        ('{"id": "\x85", "version": "1.0"}', "1.0"),  # a NEL in a JSON string is no line break there
+        # ... and once refused: the dedent ends the first document, all the server reads.
+        (" id:\n  - x\n!\n version:\n  - 1\n", None),
     ],
 )
 def test_formation_version_examples(text: str, expected: str | None) -> None:
@@ -472,6 +479,16 @@ def test_formation_version_examples(text: str, expected: str | None) -> None:
         ('{"version": [1]}\n', "must be a scalar"),
         ('{"version": "1", "version": "2"}\n', "duplicate"),
         ("{version: 1.0}\n", "only understood as JSON"),
+        # Found by the PyYAML oracle; the scanner once answered None (or "1.0" for the tab):
+        ("? version\n: 1.0\n", "explicit key"),
+        ("? |-\n  version\n: 1.0\n", "explicit key"),
+        ("&a version: 1.0\n", "anchor or tag on its key"),
+        ("!!str version: 1.0\n", "anchor or tag on its key"),
+        ("version:\n|\n 1.0\n", "same line"),  # the block scalar at column 0 is the value
+        ("\tversion: 1.0\n", "indented with a tab"),
+        ("id: x\n\tversion: 1.0\n", "indented with a tab"),
+        ("version:1.0\nid: x\n", "blank after its colon"),
+        ('{"version": "1.0\x85"}', "line separator"),  # YAML folds the raw NEL, JSON keeps it
     ],
 )
 def test_formation_version_refuses_what_it_cannot_read_exactly(text: str, fragment: str) -> None:

@@ -1,7 +1,7 @@
 """Every endpoint, sync and async, through a mock transport: the exact request and the decoded result.
 
-The expected wire format below is transcribed from OFFICIAL_API.md (column 3 where the official SDK is
-wrong) and PROTOCOL.md; the test fails if an endpoint exists without an entry here, so a new endpoint
+The expected wire format below is transcribed from docs/official-api.md (what we send where the official SDK is
+wrong) and docs/protocol.md; the test fails if an endpoint exists without an entry here, so a new endpoint
 is tested by construction.
 """
 
@@ -373,7 +373,7 @@ async def test_async_endpoint_wire_and_result(plane: str, name: str) -> None:
 
 
 def test_signatures_keep_the_official_positional_parameters() -> None:
-    # Official positional parameter names (OFFICIAL_API.md) for the methods whose names matter to callers.
+    # Official positional parameter names (docs/official-api.md) for the methods whose names matter to callers.
     official = {
         "deploy_formation": ["formation_id", "bundle"],
         "get_formation_logs": ["formation_id"],

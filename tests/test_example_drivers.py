@@ -46,7 +46,8 @@ from muxi_proto import (
     Timeout,
     errors,
 )
-from muxi_transports.testing import LocalMuxiServer
+from muxi_testing import LocalMuxiServer
+from muxi_testing.runtime.secrets import mask_secret
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVERS = ROOT / "examples" / "drivers"
@@ -357,14 +358,15 @@ def test_formation_calls(driver: Harness, local: LocalMuxiServer) -> None:
     assert agents["count"] == 1 and len(agents["agents"]) == 1
     created = driver.call(api.create_secret("DRIVER_TOKEN", "v1"))
     assert "created" in created["message"]
-    assert driver.call(api.get_secret("DRIVER_TOKEN")) == {"key": "DRIVER_TOKEN", "value": "********"}
+    mask = mask_secret("v1")  # the runtime's mask (recorded), never the value itself
+    assert driver.call(api.get_secret("DRIVER_TOKEN")) == {"key": "DRIVER_TOKEN", "value": mask}
     # set_secret on a new key: the update answers 404, and end() hands the driver the fallback's Send
     assert driver.call(api.set_secret("DRIVER_OTHER", "v2")) is None
     update, create = local.traffic.records()[-2:]
     assert (update.method, update.path, create.method, create.path) == (
         "PUT", f"{SECRETS}/DRIVER_OTHER", "POST", SECRETS)
     assert update.idempotency_key != create.idempotency_key  # a new logical request
-    assert driver.call(api.get_secrets())["secrets"] == {"DRIVER_TOKEN": "********", "DRIVER_OTHER": "********"}
+    assert driver.call(api.get_secrets())["secrets"] == {"DRIVER_TOKEN": mask, "DRIVER_OTHER": mask_secret("v2")}
 
 
 def test_chat_streamed_token_by_token(driver: Harness, local: LocalMuxiServer) -> None:

@@ -10,8 +10,8 @@ from conftest import TransportCase
 
 from muxi_proto import FormationAPI, Timeout
 from muxi_proto.errors import TimeoutError
+from muxi_testing import LocalMuxiServer
 from muxi_transports import AsyncFormationClient, FormationClient, HTTPCoreTransport, SocketTransport, Transport
-from muxi_transports.testing import LocalMuxiServer
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""``python -m muxi_transports.testing`` as a real subprocess: six lines, serves, exits 0 on SIGTERM."""
+"""``python -m muxi_testing`` as a real subprocess: six lines, serves, exits 0 on SIGTERM."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_cli_prints_settings_serves_and_stops_cleanly(sig: signal.Signals, fixed
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "muxi_transports.testing", "--formation-id", "cli-formation", "--port", str(port)],
+        [sys.executable, "-m", "muxi_testing", "--formation-id", "cli-formation", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
     )
     try:

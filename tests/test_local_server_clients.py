@@ -27,13 +27,14 @@ from muxi_proto.errors import (
     ValidationError,
 )
 from muxi_proto.streams import ChatAnswer, DeploymentStream
+from muxi_testing import LocalMuxiServer, ScriptedReply
 from muxi_transports import (
     AsyncFormationClient,
     AsyncServerClient,
     FormationClient,
     ServerClient,
 )
-from muxi_transports.testing import LocalMuxiServer, ResponseWriter, ScriptedReply, ServerRequest
+from tests.httpserver import ResponseWriter, ServerRequest
 
 
 @pytest.fixture
@@ -143,13 +144,18 @@ def test_chat_json_and_stream(fc: FormationClient, server: LocalMuxiServer) -> N
     shown = "".join(text.add(evt) for evt in fc.chat_stream({"message": "stream me", "session_id": "s1"},
                                                            user_id="amy"))
     assert shown == text.text == "STREAM ME" and text.completed and not text.replaced
+    # Recorded (tests/fixtures/runtime/default/sessions.json): single-user mode keeps chats under user "0";
+    # a session listing has no message count (the session itself has one); messages are {text, metadata}.
     sessions = fc.get_sessions("amy")
-    assert [s["session_id"] for s in sessions["sessions"]] == ["s1"] and sessions["sessions"][0]["message_count"] == 4
+    assert [(s["session_id"], s["user_id"]) for s in sessions["sessions"]] == [("s1", "0")]
+    assert fc.get_session("s1", "amy")["message_count"] == 4
     msgs = fc.get_session_messages("s1", "amy")["messages"]
-    assert [m["content"] for m in msgs] == ["quiet please", "QUIET PLEASE", "stream me", "STREAM ME"]
+    assert [m["text"] for m in msgs] == ["quiet please", "QUIET PLEASE", "stream me", "STREAM ME"]
+    assert [m["metadata"]["role"] for m in msgs] == ["user", "assistant"] * 2
     requests = fc.get_requests("amy")["requests"]
     assert len(requests) == 2
-    assert fc.get_request_status(requests[0]["request_id"], "amy")["status"] == "completed"
+    status = fc.get_request_status(requests[0]["request_id"], "amy")
+    assert (status["status"], status["result"]) == ("completed", "QUIET PLEASE")
 
 
 def test_chat_stream_ui_and_errors(fc: FormationClient, server: LocalMuxiServer) -> None:
@@ -173,50 +179,54 @@ def test_chat_stream_ui_and_errors(fc: FormationClient, server: LocalMuxiServer)
 def test_secrets_and_admin_reads(fc: FormationClient) -> None:
     fc.set_secret("OPENAI_KEY", "sk-1234567890")
     fc.set_secret("OPENAI_KEY", "sk-0987654321")  # update path
-    assert fc.get_secret("OPENAI_KEY") == {"key": "OPENAI_KEY", "value": "****4321"}
+    # Masked as recorded (default/secrets.json): a prefix and the last four characters stay visible.
+    masked = "sk-09\u2022\u2022\u2022\u2022\u2022\u20224321"
+    assert fc.get_secret("OPENAI_KEY") == {"key": "OPENAI_KEY", "value": masked}
     with pytest.raises(ConflictError):
         fc.create_secret("OPENAI_KEY", "x")
     fc.delete_secret("OPENAI_KEY")
     with pytest.raises(NotFoundError):
         fc.get_secret("OPENAI_KEY")
-    assert fc.get_status()["status"] == "running"
+    assert fc.get_status()["formation"]["id"] == "demo-formation"
     assert fc.get_agents()["count"] == 1 and fc.get_agent("assistant")["name"] == "Assistant"
     for call in (fc.get_config, fc.get_formation_info, fc.get_mcp_servers, fc.get_mcp_tools, fc.get_llm_settings,
                  fc.get_logging_config, fc.get_logging_destinations, fc.get_async_config, fc.get_a2a_config,
                  fc.get_overlord_config, fc.get_overlord_soul, fc.get_memory_config, fc.get_buffer_stats,
                  fc.get_scheduler_config, fc.get_audit_log, fc.get_sops, fc.list_credential_services):
         assert isinstance(call(), dict), call
-    actions = [e["action"] for e in fc.get_audit_log()["entries"]]
-    assert actions == ["secret.create", "secret.update", "secret.delete"]
+    assert fc.get_audit_log()["entries"] == []  # default/audit.json: secret changes are not audited
 
 
 def test_user_scoped_resources(fc: FormationClient) -> None:
-    fc.add_memory("bo", "preference", "likes tea")
-    memories = fc.get_memories("bo")["memories"]
-    assert [m["content"] for m in memories] == ["likes tea"]
-    fc.delete_memory("bo", memories[0]["id"])
-    assert fc.get_memories("bo")["count"] == 0
-    cred = fc.create_credential("bo", {"service": "github", "credential": {"token": "ghp_x"}})
-    assert "credential" not in cred and fc.get_credential(cred["id"], "bo")["service"] == "github"
-    assert fc.list_credentials("bo")["count"] == 1
-    fc.delete_credential(cred["id"], "bo")
+    # What the runtime answers for a default (SQLite, single-user) formation: default/memory.json,
+    # credentials.json, scheduler.json, users.json.
+    with pytest.raises(ServerError):  # the runtime's SQLite store has no list_memories
+        fc.get_memories("bo")
+    with pytest.raises(ServerError):
+        fc.add_memory("bo", "preference", "likes tea")
+    with pytest.raises(ServerError):  # ... nor a credential store
+        fc.create_credential("bo", {"service": "github", "credential": {"token": "ghp_x"}})
+    assert fc.list_credentials("bo")["count"] == 0
     job = fc.create_scheduler_job("recurring", "0 9 * * *", "Daily digest", "bo")
     assert fc.get_scheduler_jobs("bo")["jobs"][0]["id"] == job["id"]
-    assert fc.pause_scheduler_job(job["id"])["status"] == "paused"
-    assert fc.resume_scheduler_job(job["id"])["status"] == "active"
-    assert fc.update_scheduler_job(job["id"], message="Weekly")["message"] == "Weekly"
-    fc.delete_scheduler_job(job["id"])
-    linked = fc.link_user_identifier("usr_bo", ["bo@example.com"])
-    assert linked["identifiers"][0]["identifier"] == "bo@example.com"
-    assert fc.resolve_user("bo@example.com")["muxi_user_id"] == "usr_bo"
-    assert fc.get_user_identifiers_for_user("usr_bo")["count"] == 1
-    fc.unlink_user_identifier("bo@example.com")
-    assert fc.resolve_user("bo@example.com")["created"] is True
+    assert fc.pause_scheduler_job(job["id"])["status"] == "PAUSED"
+    assert fc.resume_scheduler_job(job["id"])["status"] == "ACTIVE"
+    replaced = fc.update_scheduler_job(job["id"], message="Weekly")  # a new job replaces a recurring one
+    assert (replaced["original_prompt"], replaced["user_id"]) == ("Weekly", "0") and replaced["id"] != job["id"]
+    fc.delete_scheduler_job(replaced["id"])
+    user = fc.resolve_user("bo@example.com")["muxi_user_id"]
+    linked = fc.link_user_identifier(user, ["bo-handle"])
+    assert linked["identifiers"] == [{"identifier": "bo-handle", "type": "unknown"}]
+    assert fc.resolve_user("bo-handle")["muxi_user_id"] == user
+    assert fc.get_user_identifiers_for_user(user)["count"] == 2
+    fc.unlink_user_identifier("bo-handle")
+    assert fc.get_user_identifiers_for_user(user)["count"] == 1
     fc.chat({"message": "remember me", "session_id": "bs"}, user_id="bo")
-    assert fc.get_user_buffer("bo")["count"] == 2
-    assert fc.clear_session_buffer("bo", "bs")["messages_cleared"] == 2
-    fc.restore_session("bs", "bo", [{"role": "user", "content": "again"}])
-    assert fc.clear_user_buffer("bo")["messages_cleared"] == 1
+    assert fc.get_user_buffer("bo")["total_messages"] == 0  # stored as user "0"...
+    assert fc.get_user_buffer("0")["total_messages"] == 2  # ...where the buffer view finds them
+    assert fc.clear_session_buffer("0", "bs")["messages_cleared"] == 2
+    fc.restore_session("bs", "bo", [{"role": "user", "content": "again", "timestamp": "2026-01-01T00:00:00Z"}])
+    assert fc.clear_user_buffer("0")["messages_cleared"] == 1
     fc.clear_audit_log()
 
 
@@ -264,8 +274,9 @@ def test_async_trigger_posts_a_webhook_signed_like_the_runtime(
     assert webhook.verify_signature(raw, header, server.admin_key) is True
     assert webhook.verify_signature(raw, header, server.client_key) is False
     event = webhook.parse(raw)
+    # default/trigger_webhook.json: single-user mode reports user "0", whoever fired the trigger.
     assert (event.status, event.text, event.user_id, event.formation_id) == (
-        "completed", "Handled order 42", "shop", server.formation_id)
+        "completed", "Handled order 42", "0", server.formation_id)
     assert event.request_id == accepted["request_id"]
     payload = json.loads(raw)
     assert list(payload) == ["id", "object", "status", "timestamp", "formation_id", "user_id", "processing_time",
@@ -332,7 +343,8 @@ def test_failed_async_trigger_sends_a_failed_webhook(server: LocalMuxiServer, se
 def test_sync_trigger(fc: FormationClient) -> None:
     result = fc.fire_trigger("echo", {"message": "now"})
     assert (result["status"], result["content"]) == ("completed", "now")
-    assert fc.get_trigger("echo")["name"] == "echo" and fc.get_triggers()["count"] == 1
+    assert fc.get_trigger("echo")["name"] == "echo"
+    assert (fc.get_triggers()["triggers"], fc.get_triggers()["count"]) == (["echo"], 1)
 
 
 # --- async clients on both loops ----------------------------------------------------------------------
@@ -395,14 +407,11 @@ def test_stream_and_json_failures_raise_the_same_error_class(ctl: ServerClient, 
 
 
 def test_runtime_streams_and_audio_through_the_client(fc: FormationClient, server: LocalMuxiServer) -> None:
-    events_stream = fc.stream_events("kim")
-    logs_stream = fc.stream_logs({"user_id": "kim"})
-    with events_stream, logs_stream:
+    # default/streams.json: both streams open (200, text/event-stream) and nothing arrives.
+    opened = server.traffic.total
+    with fc.stream_events("kim"), fc.stream_logs({"user_id": "kim"}):
         fc.chat({"message": "tracked", "session_id": "ks"}, user_id="kim")
-        event = next(iter(events_stream))
-        assert (event.event, event.json()["content"], event.json()["session_id"]) == ("message", "tracked", "ks")
-        log = next(iter(logs_stream))
-        assert log.event == "log" and log.json()["event_type"] == "request.completed"
+    assert server.traffic.total == opened + 3
     with pytest.raises(ServerError) as info:
         list(fc.stream_request("kim", "ks", "req_x"))
     assert info.value.code == "INTERNAL_ERROR"

@@ -1,4 +1,4 @@
-"""The local server's control plane against the protocol facts (PROTOCOL.md §2-§5), over raw HTTP."""
+"""The local server's control plane against the protocol facts (docs/protocol.md §2-§5), over raw HTTP."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from test_local_server_support import (
 )
 
 from muxi_proto.auth import compute_signature
-from muxi_transports.testing import LocalMuxiServer
+from muxi_testing import LocalMuxiServer
 
 NOT_FOUND_BODY = b'{"error":"Not Found","message":"Endpoint not found","code":404}\n'
 

@@ -1,4 +1,9 @@
-"""The local server's formation plane against the runtime's facts (PROTOCOL.md §8-§12, the captures)."""
+"""The local server's formation plane: what the fidelity test's shape comparison does not pin down.
+
+Keys, framing byte for byte, keepalives, held streams, idempotent replays, failing chat scripts.
+Every expectation is the real runtime's: the captures in ``tests/fixtures/`` and the recordings in
+``tests/fixtures/runtime/`` (the file is named where a test relies on it; docs/protocol.md §8-§12).
+"""
 
 from __future__ import annotations
 
@@ -21,8 +26,7 @@ from test_local_server_support import (
     shape,
 )
 
-from muxi_proto.sse import ServerSentEvent
-from muxi_transports.testing import LocalMuxiServer, ScriptedReply
+from muxi_testing import LocalMuxiServer, ScriptedReply
 
 
 @pytest.fixture
@@ -47,13 +51,15 @@ def _runtime_error(reply: Reply, status: int, code: str) -> dict[str, Any]:
 
 ADMIN_ROUTES = [("GET", "/status"), ("GET", "/config"), ("GET", "/agents"), ("GET", "/secrets"),
                 ("GET", "/memory"), ("GET", "/memory/stats"), ("GET", "/memory/buffers"), ("GET", "/audit"),
-                ("GET", "/llm/settings"), ("GET", "/mcp/tools"), ("GET", "/scheduler"), ("GET", "/overlord")]
+                ("GET", "/llm/settings"), ("GET", "/mcp/tools"), ("GET", "/overlord"), ("GET", "/tuning")]
 CLIENT_ROUTES = [("GET", "/triggers"), ("GET", "/sops"), ("GET", "/sessions"), ("POST", "/users/resolve")]
-EITHER_ROUTES = [("GET", "/requests"), ("GET", "/memories"), ("GET", "/credentials"),
-                 ("GET", "/credentials/services"), ("GET", "/scheduler/jobs"), ("GET", "/memory/buffer")]
+# Either key; the admin key needs no X-Muxi-User-ID there (default/keys.json, credentials.json).
+EITHER_ROUTES = [("GET", "/requests"), ("GET", "/credentials/services"), ("GET", "/scheduler/jobs"),
+                 ("GET", "/artifacts")]
 
 ADMIN_REQUIRED = "A valid admin API key is required. Please provide the 'X-Muxi-Admin-Key' header."
 CLIENT_REQUIRED = "A valid client API key is required. Please provide the 'X-Muxi-Client-Key' header."
+EITHER_REQUIRED = "A valid API key is required. Provide either 'X-Muxi-Admin-Key' or 'X-Muxi-Client-Key' header."
 
 
 @pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)
@@ -80,9 +86,22 @@ def test_client_routes_refuse_the_admin_key(server: LocalMuxiServer, method: str
 
 @pytest.mark.parametrize(("method", "path"), EITHER_ROUTES)
 def test_either_key_routes(server: LocalMuxiServer, method: str, path: str) -> None:
-    assert request(server, method, api(server, path)).status == 401
+    refused = _runtime_error(request(server, method, api(server, path)), 401, "UNAUTHORIZED")
+    assert refused["error"]["message"] == EITHER_REQUIRED
     assert request(server, method, api(server, path), headers=client(server, "u1")).status == 200
-    assert request(server, method, api(server, path), headers=admin(server)).status == 200
+    admin_ok = request(server, method, api(server, path), headers=admin(server))
+    assert admin_ok.status == (400 if path == "/artifacts" else 200)  # artifacts want a user whatever the key
+
+
+def test_scheduler_routes_need_the_admin_key_inside_the_either_key_router(server: LocalMuxiServer) -> None:
+    # default/keys.json, scheduler.json: any valid key passes the router, then the handler wants the admin key.
+    for path in ("/scheduler", "/scheduler/jobs/job_x"):
+        refused = request(server, "GET", api(server, path), headers=client(server, "u1"))
+        assert _runtime_error(refused, 401, "UNAUTHORIZED")["error"]["message"] == \
+            "Admin API key required for this endpoint"
+        assert _runtime_error(request(server, "GET", api(server, path)), 401, "UNAUTHORIZED")["error"][
+            "message"] == EITHER_REQUIRED
+    assert request(server, "GET", api(server, "/scheduler"), headers=admin(server)).status == 200
 
 
 def test_runtime_401_matches_the_capture(server: LocalMuxiServer) -> None:
@@ -94,10 +113,14 @@ def test_runtime_401_matches_the_capture(server: LocalMuxiServer) -> None:
 
 
 def test_user_header_required_with_the_client_key_on_user_routes(server: LocalMuxiServer) -> None:
-    for path in ("/sessions", "/requests", "/memories", "/credentials", "/memory/buffer", "/scheduler/jobs"):
+    # Each route says it its own way (default/keys.json, credentials.json, memory.json, streams.json).
+    plain = "X-Muxi-User-ID header is required"
+    with_key = "X-Muxi-User-ID header is required when using client API key"
+    for path, message in (("/sessions", plain), ("/credentials", plain), ("/memory/buffer", plain),
+                          ("/artifacts", plain), ("/requests", with_key), ("/scheduler/jobs", with_key)):
         reply = request(server, "GET", api(server, path), headers=client(server))
         body = _runtime_error(reply, 400, "INVALID_REQUEST")
-        assert body["error"]["message"] == "X-Muxi-User-ID header is required for this endpoint"
+        assert body["error"]["message"] == message, path
     # The admin key needs no user on the either-key routes; chat defaults the user to "0".
     assert request(server, "GET", api(server, "/requests"), headers=admin(server)).status == 200
     chat = request(server, "POST", api(server, "/chat"), headers=client(server),
@@ -105,13 +128,26 @@ def test_user_header_required_with_the_client_key_on_user_routes(server: LocalMu
     assert chat.json()["data"]["user_id"] == "0"
 
 
+def test_user_header_required_with_the_admin_key_too_on_memory_routes(server: LocalMuxiServer) -> None:
+    # default/memory.json (buffer_admin), and the runtime's routes that share its user check.
+    for path in ("/memory/buffer", "/memories", "/history", "/credentials", "/artifacts"):
+        reply = request(server, "GET", api(server, path), headers=admin(server))
+        assert _runtime_error(reply, 400, "INVALID_REQUEST")["error"]["message"] == \
+            "X-Muxi-User-ID header is required", path
+    # ...but clearing a buffer with the admin key needs no user (default/memory.json: clear_buffer_admin).
+    cleared = request(server, "DELETE", api(server, "/memory/buffer"), headers=admin(server)).json()["data"]
+    assert cleared["user_id"] is None
+
+
 def test_user_id_in_query_or_body_is_ignored(server: LocalMuxiServer) -> None:
-    request(server, "POST", api(server, "/chat"), headers=client(server, "alice"),
-            json_body={"message": "hi", "stream": False, "user_id": "bob", "session_id": "s-a"})
+    answer = request(server, "POST", api(server, "/chat"), headers=client(server, "alice"),
+                     json_body={"message": "hi", "stream": False, "user_id": "bob", "session_id": "s-a"}).json()
+    assert answer["data"]["user_id"] == "alice"  # the header's user, not the body's
     sessions = request(server, "GET", api(server, "/sessions?user_id=bob"), headers=client(server, "alice")).json()
-    assert [s["session_id"] for s in sessions["data"]["sessions"]] == ["s-a"]
+    assert [(s["session_id"], s["user_id"]) for s in sessions["data"]["sessions"]] == [("s-a", "0")]
+    # Single-user mode (default/user_isolation.json): everyone is user "0", so bob sees alice's session.
     bob = request(server, "GET", api(server, "/sessions?user_id=alice"), headers=client(server, "bob")).json()
-    assert bob["data"]["sessions"] == []
+    assert [s["session_id"] for s in bob["data"]["sessions"]] == ["s-a"]
 
 
 def test_health_is_bare_and_public(server: LocalMuxiServer) -> None:
@@ -123,7 +159,8 @@ def test_unknown_runtime_route_and_method(server: LocalMuxiServer) -> None:
     _runtime_error(request(server, "GET", api(server, "/nope"), headers=admin(server)), 404, "RESOURCE_NOT_FOUND")
     _runtime_error(request(server, "PATCH", api(server, "/secrets"), headers=admin(server)), 405,
                    "METHOD_NOT_ALLOWED")
-    _runtime_error(request(server, "GET", f"/api/{server.formation_id}"), 404, "RESOURCE_NOT_FOUND")
+    root = request(server, "GET", f"/api/{server.formation_id}/")  # the runtime's "Up" page
+    assert (root.status, root.content_type) == (200, "text/html; charset=utf-8") and b"<title>Up</title>" in root.body
 
 
 def test_draft_mode_reaches_the_same_runtime(server: LocalMuxiServer) -> None:
@@ -142,15 +179,17 @@ def test_sdk_latest_header_only_when_the_request_names_an_sdk() -> None:
 
 
 def test_chat_json_matches_the_capture(server: LocalMuxiServer) -> None:
+    # The capture is the runtime's early path for a greeting (default/chat.json: json_greeting).
     reply = request(server, "POST", api(server, "/chat"),
                     headers=client(server, "alice", **{"X-Muxi-Idempotency-Key": "k-123"}),
-                    json_body={"message": "Hello from the fake model.", "stream": False, "session_id": "sess2"})
+                    json_body={"message": "hi", "stream": False, "session_id": "sess2"})
     assert reply.status == 200 and reply.content_type == "application/json"
+    server.reply = lambda message: message
     ours, real = reply.json(), fixture_json("runtime-chat-json.json")
     assert shape(ours) == shape(real)
     assert list(ours) == list(real)
+    assert list(ours["data"]["message"]["metadata"]) == list(real["data"]["message"]["metadata"])
     assert (ours["object"], ours["type"], ours["request"]["idempotency_key"]) == ("message", "chat.completed", "k-123")
-    assert ours["data"]["message"]["content"] == real["data"]["message"]["content"]
     assert (ours["data"]["user_id"], ours["data"]["session_id"], ours["data"]["request_id"]) == (
         "alice", "sess2", None)
     assert isinstance(ours["timestamp"], int) and ours["timestamp"] > 1_000_000_000_000  # milliseconds
@@ -247,7 +286,8 @@ def test_chat_stream_is_the_default_and_its_text_is_the_reply(server: LocalMuxiS
     server.reply = lambda message: f"You said: {message}"
     reply = _chat_stream(server, {"message": "ping pong", "request_id": "req_fixed1"}, user="carol")
     tokens = [e.json()["token"] for e in events(reply.body) if e.event == "message"]
-    assert {t["request_id"] for t in tokens} == {"req_fixed1"} and {t["user_id"] for t in tokens} == {"carol"}
+    # default/chat.json: a request_id in the body names the request; tokens carry the storage user "0".
+    assert {t["request_id"] for t in tokens} == {"req_fixed1"} and {t["user_id"] for t in tokens} == {"0"}
     deltas = "".join(t["content"] for t in tokens if t["type"] == "content")
     assert deltas == "You said: ping pong" == tokens[-1]["content"]
     assert tokens[-1]["type"] == "completed" and tokens[-1]["status"] == "success"
@@ -354,7 +394,8 @@ def test_secrets_crud_codes(server: LocalMuxiServer) -> None:
     dup = request(server, "POST", url, headers=admin(server), json_body={"key": "API_TOKEN", "value": "x"})
     assert _runtime_error(dup, 409, "SECRET_EXISTS")["error"]["message"] == "Secret 'API_TOKEN' already exists"
     listing = request(server, "GET", url, headers=admin(server)).json()["data"]
-    assert listing == {"secrets": {"API_TOKEN": "****ijkl"}, "count": 1}
+    assert listing == {"secrets": {"API_TOKEN": "abc\u2022\u2022\u2022\u2022jkl"},
+                       "count": 1}  # default/secrets.json: first and last three characters of a short value
     _runtime_error(request(server, "GET", url + "/API_TOKEN", headers=admin(server)), 405, "METHOD_NOT_ALLOWED")
     missing = request(server, "PUT", url + "/NOPE", headers=admin(server), json_body={"value": "v"})
     assert _runtime_error(missing, 404, "SECRET_NOT_FOUND")["error"]["message"] == "Secret 'NOPE' not found"
@@ -366,9 +407,13 @@ def test_secrets_crud_codes(server: LocalMuxiServer) -> None:
 
 def test_triggers(server: LocalMuxiServer) -> None:
     listing = request(server, "GET", api(server, "/triggers"), headers=client(server)).json()["data"]
-    assert [t["name"] for t in listing["triggers"]] == ["echo"]
+    assert listing == {"formation_id": server.formation_id, "triggers": ["echo"], "count": 1}  # names
     missing = request(server, "POST", api(server, "/triggers/nope"), headers=client(server), json_body={"data": {}})
-    _runtime_error(missing, 404, "TRIGGER_NOT_FOUND")
+    # default/triggers.json: firing an unknown trigger is the template's 404, reading one is TRIGGER_NOT_FOUND
+    assert _runtime_error(missing, 404, "RESOURCE_NOT_FOUND")["error"]["message"].startswith(
+        "Trigger template 'nope' not found at: ")
+    _runtime_error(request(server, "GET", api(server, "/triggers/nope"), headers=client(server)), 404,
+                   "TRIGGER_NOT_FOUND")
     processing = request(server, "POST", api(server, "/triggers/echo"), headers=client(server),
                          json_body={"data": {"x": 1}})  # use_async defaults to true
     assert processing.json()["data"] == {"status": "processing"}
@@ -380,18 +425,12 @@ def test_logs_stream_needs_a_filter_like_the_capture(server: LocalMuxiServer) ->
     assert shape(ours) == shape(real) and ours["error"] == real["error"] and ours["type"] == real["type"]
 
 
-def test_logs_stream_with_a_filter(server: LocalMuxiServer) -> None:
+def test_logs_stream_with_a_filter_opens_and_stays_silent(server: LocalMuxiServer) -> None:
+    # default/streams.json: 200, text/event-stream, and nothing within the recording's window.
     with open_stream(server, "GET", api(server, "/logs?user_id=dave"), headers=admin(server)) as stream:
-        assert stream.status == 200
-        stream.read_until(lambda evts: True)
-        request(server, "POST", api(server, "/chat"), headers=client(server, "erin"), json_body={"message": "x"})
+        assert stream.status == 200 and stream.header("content-type") == "text/event-stream; charset=utf-8"
         request(server, "POST", api(server, "/chat"), headers=client(server, "dave"), json_body={"message": "y"})
-        evts: list[ServerSentEvent] = stream.read_until(lambda evts: len(evts) >= 1)
-        assert evts[0].event == "log"
-        entry = evts[0].json()
-        assert entry["user_id"] == "dave" and entry["event_type"] == "request.completed"
-        assert set(entry) == {"timestamp", "level", "event_type", "user_id", "session_id", "request_id", "agent_id",
-                              "message", "data"}
+        assert stream.read_for(0.2) == b""
 
 
 def test_request_events_route_is_broken_like_upstream(server: LocalMuxiServer) -> None:
@@ -400,17 +439,13 @@ def test_request_events_route_is_broken_like_upstream(server: LocalMuxiServer) -
     assert shape(ours) == shape(real) and ours["error"] == real["error"]
 
 
-def test_events_stream_sees_the_users_chats(server: LocalMuxiServer) -> None:
+def test_events_stream_opens_and_stays_silent(server: LocalMuxiServer) -> None:
+    # default/streams.json: the runtime's /events sends nothing (and would send unparseable frames).
     with open_stream(server, "GET", api(server, "/events"), headers=client(server, "frank")) as stream:
         assert stream.header("content-type") == "text/event-stream; charset=utf-8"
-        stream.read_until(lambda evts: True)
-        request(server, "POST", api(server, "/chat"), headers=client(server, "gina"), json_body={"message": "no"})
         request(server, "POST", api(server, "/chat"), headers=client(server, "frank"),
                 json_body={"message": "yes", "session_id": "fs"})
-        evts = stream.read_until(lambda evts: len(evts) >= 1)
-        assert evts[0].event == "message"
-        assert (evts[0].json()["user_id"], evts[0].json()["session_id"], evts[0].json()["content"]) == (
-            "frank", "fs", "yes")
+        assert stream.read_for(0.2) == b""
 
 
 def test_sessions_and_requests_reflect_chats(server: LocalMuxiServer) -> None:
@@ -421,19 +456,25 @@ def test_sessions_and_requests_reflect_chats(server: LocalMuxiServer) -> None:
     messages = request(server, "GET", api(server, "/sessions/conv/messages?limit=3"),
                        headers=client(server, "hana")).json()["data"]
     assert messages["count"] == 3 and messages["has_more"] is True
-    assert [m["content"] for m in messages["messages"]] == ["first", "second", "second"]
-    _runtime_error(request(server, "GET", api(server, "/sessions/conv"), headers=client(server, "ivan")), 404,
-                   "RESOURCE_NOT_FOUND")
+    assert [m["text"] for m in messages["messages"]] == ["first", "first", "second"]  # oldest first
+    # default/user_isolation.json: another user reads the same session in single-user mode.
+    other = request(server, "GET", api(server, "/sessions/conv"), headers=client(server, "ivan"))
+    assert other.status == 200
     reqs = request(server, "GET", api(server, "/requests"), headers=client(server, "hana")).json()["data"]
     assert reqs["count"] == 2 and {r["status"] for r in reqs["requests"]} == {"completed"}
     one = reqs["requests"][0]["request_id"]
     got = request(server, "GET", api(server, f"/requests/{one}"), headers=client(server, "hana")).json()["data"]
-    assert got["session_id"] == "conv"
-    _runtime_error(request(server, "GET", api(server, f"/requests/{one}"), headers=client(server, "ivan")), 404,
-                   "RESOURCE_NOT_FOUND")
-    restore = request(server, "POST", api(server, "/sessions/conv/restore"), headers=client(server, "hana"),
+    assert (got["result"], got["user_id"]) == ("first", "0")
+    _runtime_error(request(server, "GET", api(server, "/requests/req_none"), headers=client(server, "ivan")), 404,
+                   "REQUEST_NOT_FOUND")
+    untimed = request(server, "POST", api(server, "/sessions/conv/restore"), headers=client(server, "hana"),
                       json_body={"messages": [{"role": "user", "content": "reset"}]})
-    assert restore.json()["data"] == {"session_id": "conv", "restored": 1}
+    _runtime_error(untimed, 422, "INVALID_PARAMS")  # default/sessions.json: timestamps are required
+    timed = {"messages": [{"role": "user", "content": "reset", "timestamp": "2026-01-01T00:00:00Z"}]}
+    restore = request(server, "POST", api(server, "/sessions/conv/restore"), headers=client(server, "hana"),
+                      json_body=timed)
+    assert restore.json()["data"] == {"session_id": "conv", "messages_loaded": 1, "messages_dropped": 0,
+                                      "message": "Session restored successfully"}
 
 
 @pytest.mark.parametrize(("method", "path", "headers_of", "body"), [
@@ -445,11 +486,9 @@ def test_sessions_and_requests_reflect_chats(server: LocalMuxiServer) -> None:
     ("GET", "/a2a", "admin", None),
     ("GET", "/overlord/soul", "admin", None),
     ("GET", "/sops/customer-support", "client", None),
-    ("POST", "/memories", "client", {"content": "likes tea", "type": "preference"}),
-    ("POST", "/credentials", "client", {"service": "github", "credential": {"token": "t"}}),
-    ("POST", "/users/identifiers", "client", {"identifiers": ["a@example.com"]}),
+    ("POST", "/users/resolve", "client", {"identifier": "a@example.com"}),
     ("DELETE", "/memory/buffer", "client", None),
-    ("DELETE", "/memory/buffers", "admin", None),
+    ("POST", "/knowledge/rebuild", "admin", {}),
     ("DELETE", "/audit?confirm=clear-audit-log", "admin", None),
 ])
 def test_other_endpoints_answer_envelopes(

@@ -8,7 +8,7 @@ import threading
 import anyio
 from conftest import ServeFactory
 
-from muxi_transports.testing import ResponseWriter, ServerRequest
+from tests.httpserver import ResponseWriter, ServerRequest
 
 
 def _request(sock: socket.socket, target: str) -> bytes:

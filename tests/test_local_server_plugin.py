@@ -1,4 +1,4 @@
-"""The pytest plugin (``muxi_transports.testing.fixtures``) in a separate pytest run, and the server
+"""The pytest plugin (``muxi_testing.plugin``) in a separate pytest run, and the server
 loop on trio."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 from test_local_server_support import bundle
 
 from muxi_proto.streams import ChatAnswer
+from muxi_testing import LocalMuxiServer
 from muxi_transports import FormationClient, ServerClient
-from muxi_transports.testing import LocalMuxiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CONFTEST = 'pytest_plugins = ["muxi_transports.testing.fixtures"]\n'
+CONFTEST = 'pytest_plugins = ["muxi_testing.plugin"]\n'
 TESTS = '''
 from muxi_transports import FormationClient, ServerClient
 

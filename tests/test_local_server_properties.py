@@ -17,11 +17,13 @@ from muxi_proto.config import validate_formation_id
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.sse import SSEDecoder
 from muxi_proto.streams import ChatAnswer, ChatStream
-from muxi_transports.testing import Faults, LocalMuxiServer, ServerRequest
-from muxi_transports.testing._chat import split_deltas
-from muxi_transports.testing._control import _lines_param, formation_id_error
-from muxi_transports.testing._state import IdempotencyCache, make_bundle
-from muxi_transports.testing._wire import Incoming, go_json
+from muxi_testing import Faults, LocalMuxiServer
+from muxi_testing._chat import split_deltas
+from muxi_testing._control import _lines_param
+from muxi_testing._deploy import formation_id_error
+from muxi_testing._state import IdempotencyCache, make_bundle
+from muxi_testing._wire import Incoming, go_json
+from tests.httpserver import ServerRequest
 
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=200)
 
@@ -125,9 +127,10 @@ def test_json_chat_and_session_agree_with_the_stream(server: LocalMuxiServer, me
     data = request(server, "POST", api(server, "/chat"), headers=client(server, "json-prop"),
                    json_body={"message": message, "stream": False, "session_id": "p"}).json()["data"]
     assert data["message"]["content"] == message
-    last = request(server, "GET", api(server, "/sessions/p/messages?limit=2"),
-                   headers=client(server, "json-prop")).json()["data"]["messages"]
-    assert [m["content"] for m in last] == [message, message]
+    every = request(server, "GET", api(server, "/sessions/p/messages?limit=1000"),
+                    headers=client(server, "json-prop")).json()["data"]["messages"]
+    # Buffer messages are {text, metadata}, oldest first (tests/fixtures/runtime/default/sessions.json).
+    assert [m["text"] for m in every[-2:]] == [message, message]
 
 
 # --- faults: a model of one-shot rules ---------------------------------------------------------------------
@@ -336,3 +339,40 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 LifecycleMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=12, deadline=None)
 TestLifecycle = LifecycleMachine.TestCase
+
+
+# --- request validation: any JSON body gets a runtime answer, never a crash --------------------------------
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+                           max_leaves=10)
+BODIES = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries({}, optional={"message": JSON_VALUES, "stream": JSON_VALUES, "session_id": JSON_VALUES,
+                                        "data": JSON_VALUES, "use_async": JSON_VALUES, "type": JSON_VALUES,
+                                        "schedule": JSON_VALUES, "key": JSON_VALUES, "value": JSON_VALUES,
+                                        "messages": JSON_VALUES}),
+)
+ROUTES = [("POST", "/chat", "client"), ("POST", "/secrets", "admin"), ("POST", "/scheduler/jobs", "admin"),
+          ("POST", "/triggers/echo", "client"), ("POST", "/sessions/p/restore", "client"),
+          ("POST", "/users/resolve", "client"), ("POST", "/memories/batch", "client")]
+
+
+@settings(max_examples=150, deadline=None)
+@given(route=st.sampled_from(ROUTES), body=BODIES)
+def test_any_json_body_gets_an_envelope_never_a_crash(server: LocalMuxiServer, route: tuple[str, str, str],
+                                                      body: object) -> None:
+    from test_local_server_support import admin
+
+    method, path, key = route
+    headers = admin(server, **{"X-Muxi-User-ID": "p"}) if key == "admin" else client(server, "p")
+    if path == "/chat" and isinstance(body, dict):
+        body = {**body, "stream": False}  # a stream answers 200 and then frames; here only the JSON answer
+    reply = request(server, method, api(server, path), headers=headers, json_body=body)
+    assert reply.status in (200, 201, 400, 404, 409, 422, 500, 501), reply.body
+    envelope = reply.json()
+    assert set(envelope) == {"object", "timestamp", "type", "request", "success", "error", "data"}
+    assert envelope["success"] is (reply.status < 400)
+    if reply.status == 500:  # only where the runtime itself fails (its SQLite memory store)
+        assert path == "/memories/batch" or "SQLiteMemory" in envelope["error"]["message"], envelope
+    assert server.errors == []

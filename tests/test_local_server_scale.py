@@ -6,7 +6,7 @@ import json
 import selectors
 import socket
 
-from muxi_transports.testing import LocalMuxiServer
+from muxi_testing import LocalMuxiServer
 
 STREAMS = 1_000
 

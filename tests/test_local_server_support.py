@@ -17,7 +17,7 @@ from typing import Any
 from muxi_proto.auth import sign_request
 from muxi_proto.bundle import pack_directory
 from muxi_proto.sse import ServerSentEvent, SSEDecoder
-from muxi_transports.testing import LocalMuxiServer
+from muxi_testing import LocalMuxiServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -98,6 +98,23 @@ class OpenStream:
 
     def header(self, name: str) -> str | None:
         return self.response.getheader(name)
+
+    def read_for(self, seconds: float) -> bytes:
+        """What arrives within ``seconds`` (to show that a stream stays silent): the bytes read."""
+        got = b""
+        deadline = time.monotonic() + seconds
+        sock = self.conn.sock
+        while (remaining := deadline - time.monotonic()) > 0:
+            if sock is not None:
+                sock.settimeout(remaining)
+            try:
+                chunk = self.response.read1(65536)
+            except (TimeoutError, OSError):
+                break
+            if not chunk:
+                break
+            got += chunk
+        return got
 
     def read_until(self, predicate: Any, limit: int = 10_000) -> list[ServerSentEvent]:
         """Read chunks until ``predicate(events)`` holds; returns every event so far."""

@@ -12,8 +12,8 @@ from muxi_proto import FormationAPI
 from muxi_proto.call import READ_BODY, CallState, Done, Fail, Send, Sleep
 from muxi_proto.errors import CallStateError, ConfigurationError, NotFoundError, TimeoutError
 from muxi_proto.http import Request, Response
+from muxi_testing import LocalMuxiServer
 from muxi_transports import AsyncFormationClient, AsyncMockTransport, FormationClient, MockTransport
-from muxi_transports.testing import LocalMuxiServer
 
 JSON_H = (("Content-Type", "application/json"),)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from muxi_transports.testing import LocalMuxiServer
+from muxi_testing import LocalMuxiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -18,8 +18,8 @@ import pytest
 import trio
 from reliability_support import ASYNC_FLAVOURS, SYNC_FLAVOURS, Flavour, eventually
 
+from muxi_testing import LocalMuxiServer
 from muxi_transports import AsyncFormationClient, FormationClient
-from muxi_transports.testing import LocalMuxiServer
 
 MESSAGE = {"message": "hold me"}
 

@@ -18,11 +18,11 @@ from muxi_proto.errors import ConfigurationError, TimeoutError
 from muxi_proto.http import Request, Timeout
 from muxi_proto.requests import Auth, Operation, RequestBuilder
 from muxi_proto.retry import RetryPolicy
+from muxi_testing import LocalMuxiServer
 from muxi_transports import AsyncHTTPCoreTransport, FormationClient, HTTPCoreTransport
 from muxi_transports._deadline import Deadline, cut_to
 from muxi_transports._errors import PhaseTimeout
-from muxi_transports.testing import LocalMuxiServer
-from muxi_transports.testing.rawserver import Action, Drip, RawRequest, RawServer, Send, Silent
+from tests.rawserver import Action, Drip, RawRequest, RawServer, Send, Silent
 
 flavour, anyio_backend = matrix_fixtures()
 

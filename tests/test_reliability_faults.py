@@ -24,8 +24,9 @@ from muxi_proto.errors import (
     TimeoutError,
 )
 from muxi_proto.http import Timeout
-from muxi_transports.testing import HTTPTestServer, LocalMuxiServer, ResponseWriter, ServerRequest
-from muxi_transports.testing.rawserver import Action, Finish, RawServer, Reset, Send, Silent
+from muxi_testing import LocalMuxiServer
+from tests.httpserver import HTTPTestServer, ResponseWriter, ServerRequest
+from tests.rawserver import Action, Finish, RawServer, Reset, Send, Silent
 
 pytestmark = pytest.mark.anyio
 flavour, anyio_backend = matrix_fixtures()

@@ -18,8 +18,8 @@ from reliability_support import Flavour, call, eventually, matrix_fixtures
 from muxi_proto.config import FormationConfig
 from muxi_proto.errors import LimitExceededError, ProtocolError, ResponseDecodeError, StreamError
 from muxi_proto.http import Timeout
-from muxi_transports.testing import HTTPTestServer, ResponseWriter, ServerRequest
-from muxi_transports.testing.rawserver import Action, Finish, RawServer, Send
+from tests.httpserver import HTTPTestServer, ResponseWriter, ServerRequest
+from tests.rawserver import Action, Finish, RawServer, Send
 
 pytestmark = pytest.mark.anyio
 flavour, anyio_backend = matrix_fixtures()

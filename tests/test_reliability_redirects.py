@@ -16,8 +16,8 @@ from muxi_proto.errors import MuxiError
 from muxi_proto.http import Response
 from muxi_proto.responses import error_from_response
 from muxi_proto.retry import RetryPolicy
-from muxi_transports.testing import HTTPTestServer, ResponseWriter, ServerRequest
-from muxi_transports.testing.rawserver import RawServer, Reset
+from tests.httpserver import HTTPTestServer, ResponseWriter, ServerRequest
+from tests.rawserver import RawServer, Reset
 
 pytestmark = pytest.mark.anyio
 flavour, anyio_backend = matrix_fixtures()

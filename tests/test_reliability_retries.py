@@ -21,7 +21,7 @@ from muxi_proto.auth import parse_authorization, verify_request
 from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.errors import RateLimitError, ServerError
 from muxi_proto.retry import RetryPolicy
-from muxi_transports.testing import LocalMuxiServer
+from muxi_testing import LocalMuxiServer
 
 pytestmark = pytest.mark.anyio
 flavour, anyio_backend = matrix_fixtures()

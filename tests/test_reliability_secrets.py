@@ -27,6 +27,7 @@ from muxi_proto.requests import Auth, Operation, RequestBuilder
 from muxi_proto.retry import RetryPolicy
 from muxi_proto.specs import Spec
 from muxi_proto.webhook import sign, verify_signature
+from muxi_testing import LocalMuxiServer
 from muxi_transports import (
     AnyIOTransport,
     AsyncFormationClient,
@@ -38,8 +39,7 @@ from muxi_transports import (
     SocketTransport,
 )
 from muxi_transports._errors import map_errors, map_exception
-from muxi_transports.testing import LocalMuxiServer
-from muxi_transports.testing.rawserver import Action, Finish, RawRequest, RawServer, Reset, Send, Silent
+from tests.rawserver import Action, Finish, RawRequest, RawServer, Reset, Send, Silent
 
 flavour, anyio_backend = matrix_fixtures()
 

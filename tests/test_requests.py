@@ -1,4 +1,4 @@
-"""Request building: headers of PROTOCOL.md §6, credentials per route, signing per attempt."""
+"""Request building: headers of docs/protocol.md §6, credentials per route, signing per attempt."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from muxi_proto import envelopes
 from muxi_proto.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -26,6 +25,7 @@ from muxi_proto.errors import (
 )
 from muxi_proto.http import Response
 from muxi_proto.responses import Decode, decode_response, error_from_response, parse_retry_after
+from muxi_testing import envelopes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 JSON = (("Content-Type", "application/json"),)

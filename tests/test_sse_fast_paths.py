@@ -1,8 +1,9 @@
 """The decoder's shortcuts agree with the literal reference parser.
 
 Shortcuts: a chunk that is exactly one ``data:`` frame or one keepalive (the runtime writes every
-frame as its own HTTP chunk), keepalive comments between events, and a chunk that ends between the
-two line ends of a blank line.
+frame as its own HTTP chunk), keepalive comments between events and last in a chunk, a chunk that
+ends between the two line ends of a blank line, and the one-argument event classes. (Streams of
+every shape the decoder learns are in test_sse_shapes.py.)
 """
 
 from __future__ import annotations

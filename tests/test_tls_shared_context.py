@@ -27,8 +27,8 @@ from muxi_transports import (
     _tls,
 )
 from muxi_transports._httpcore_shared import origin_ssl_context as _origin_ssl_context
-from muxi_transports.testing import ResponseWriter, ServerRequest
 from muxi_transports.trio_transport import TrioTransport
+from tests.httpserver import ResponseWriter, ServerRequest
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from conftest import ServeFactory, TransportCase
 
 from muxi_proto.errors import ConnectionError, MuxiError, ProtocolError, TimeoutError
 from muxi_proto.http import Request, Timeout
-from muxi_transports.testing import ResponseWriter, ServerRequest
+from tests.httpserver import ResponseWriter, ServerRequest
 
 pytestmark = pytest.mark.anyio
 

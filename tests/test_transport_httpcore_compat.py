@@ -24,8 +24,8 @@ from muxi_transports._httpcore_compat import (
     pin_alpn,
     stale_connection,
 )
-from muxi_transports.testing import ResponseWriter, ServerRequest
-from muxi_transports.testing.rawserver import Finish, RawServer, Send, Silent
+from tests.httpserver import ResponseWriter, ServerRequest
+from tests.rawserver import Finish, RawServer, Send, Silent
 
 JSON = [("Content-Type", "application/json")]
 FORGED = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"f\":1}"

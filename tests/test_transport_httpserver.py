@@ -10,7 +10,7 @@ import anyio
 import pytest
 from conftest import ServeFactory
 
-from muxi_transports.testing import HTTPTestServer, ResponseWriter, ServerRequest
+from tests.httpserver import HTTPTestServer, ResponseWriter, ServerRequest
 
 
 def _raw_exchange(port: int, data: bytes) -> bytes:

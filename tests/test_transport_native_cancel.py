@@ -10,8 +10,8 @@ from conftest import ServeFactory
 
 from muxi_proto.http import Request, Timeout
 from muxi_transports import AnyIOTransport, AsyncHTTPCoreTransport, AsyncTransport
-from muxi_transports.testing import ResponseWriter, ServerRequest
 from muxi_transports.trio_transport import TrioTransport
+from tests.httpserver import ResponseWriter, ServerRequest
 
 
 async def first_then_silence(request: ServerRequest, response: ResponseWriter) -> None:

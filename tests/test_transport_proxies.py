@@ -178,7 +178,7 @@ def test_a_cap_reaches_the_httpcore_transport(monkeypatch: pytest.MonkeyPatch) -
 
 def test_a_client_made_outside_any_loop_serves_asyncio_and_trio(monkeypatch: pytest.MonkeyPatch) -> None:
     """The async default does not depend on the loop: one made before any loop runs under both."""
-    from muxi_transports.testing import LocalMuxiServer
+    from muxi_testing import LocalMuxiServer
 
     for name in list(os.environ):
         if name.lower().endswith("_proxy"):

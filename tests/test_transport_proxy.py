@@ -31,7 +31,7 @@ from muxi_transports import (
     ServerClient,
     SocketTransport,
 )
-from muxi_transports.testing import HTTPTestServer, ResponseWriter, ServerRequest
+from tests.httpserver import HTTPTestServer, ResponseWriter, ServerRequest
 from tests.proxy_server import ProxyServer
 
 ROOT = Path(__file__).resolve().parent.parent

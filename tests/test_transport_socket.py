@@ -15,7 +15,7 @@ from conftest import ServeFactory
 from muxi_proto.errors import ConnectionError, ProtocolError, TimeoutError, TLSError
 from muxi_proto.http import Request, Timeout
 from muxi_transports import FormationClient, SocketTransport
-from muxi_transports.testing import ResponseWriter, ServerRequest
+from tests.httpserver import ResponseWriter, ServerRequest
 
 
 async def echo(request: ServerRequest, response: ResponseWriter) -> None:

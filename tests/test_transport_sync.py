@@ -17,7 +17,7 @@ from conftest import ServeFactory
 from muxi_proto.errors import ConfigurationError, ConnectionError, MuxiError, ProtocolError, TimeoutError
 from muxi_proto.http import Request, Timeout
 from muxi_transports import HTTPCoreTransport, SocketTransport, Transport
-from muxi_transports.testing import ResponseWriter, ServerRequest
+from tests.httpserver import ResponseWriter, ServerRequest
 
 
 async def echo(request: ServerRequest, response: ResponseWriter) -> None:

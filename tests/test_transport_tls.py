@@ -13,7 +13,7 @@ from muxi_proto.errors import ConfigurationError, ConnectionError, TLSError
 from muxi_proto.http import Request
 from muxi_transports import HTTPCoreTransport, VerifyTypes
 from muxi_transports._tls import ssl_context
-from muxi_transports.testing import ResponseWriter, ServerRequest
+from tests.httpserver import ResponseWriter, ServerRequest
 
 
 async def hello(request: ServerRequest, response: ResponseWriter) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -49,3 +52,27 @@ def test_matches_tuple_order(a: list[int], b: list[int]) -> None:
 @given(st.text())
 def test_never_raises(value: str) -> None:
     assert is_newer(value) in (True, False)
+
+
+def test_the_official_import_path_gives_the_same_version() -> None:
+    import muxi.version
+    import muxi_proto.version
+
+    assert muxi.version.__version__ == muxi_proto.version.__version__ == __version__
+
+
+_IMPORTS_OLD_MODULE = re.compile(r"^\s*from\s+(?:muxi_proto)?\._version\s+import|muxi_proto\._version\b", re.M)
+
+
+def test_one_version_module() -> None:
+    """``muxi_proto.version`` is the one version module: nothing imports the old ``_version``."""
+    root = Path(__file__).resolve().parent.parent
+    offenders = sorted(
+        str(path.relative_to(root))
+        for folder in ("muxi_proto", "muxi_transports", "muxi", "muxi_testing", "tests", "benchmarks", "examples")
+        for path in (root / folder).rglob("*.py")
+        if path.name != "_version.py" and path != Path(__file__).resolve() and ".venv" not in str(path)
+        and _IMPORTS_OLD_MODULE.search(path.read_text(encoding="utf-8"))
+    )
+    assert not offenders, f"import muxi_proto.version instead of muxi_proto._version in: {offenders}"
+    assert not (root / "muxi_proto" / "_version.py").exists(), "muxi_proto/_version.py can go"

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from muxi_proto import webhook
+from muxi_proto.webhook import signature
 
 T = 1_795_945_191
 
@@ -46,14 +47,14 @@ def test_raw_signed_bodies_agree_with_a_literal_verifier(
 
 
 def test_many_secrets_in_turn_each_verify_only_their_own_signatures() -> None:
-    secrets = [f"secret-{i}" for i in range(3 * webhook._KEYED_MAX)]
+    secrets = [f"secret-{i}" for i in range(3 * signature._KEYED_MAX)]
     body = b'{"id": "req_1", "status": "completed"}'
     headers = [webhook.sign(body, s, timestamp=T) for s in secrets]
     for _ in range(2):
         for i, secret in enumerate(secrets):
             assert webhook.verify_signature(body, headers[i], secret, now=T)
             assert not webhook.verify_signature(body, headers[i - 1], secret, now=T)
-    assert len(webhook._keyed_cache) <= webhook._KEYED_MAX
+    assert len(signature._keyed_cache) <= signature._KEYED_MAX
 
 
 def test_uppercase_hex_and_bytes_headers_still_take_the_general_path() -> None:

@@ -43,7 +43,7 @@ def _hex(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-# --- the real capture (PROTOCOL.md section 12) ---------------------------------------------------
+# --- the real capture (docs/protocol.md §12) ---------------------------------------------------
 
 
 def test_fixture_is_the_protocol_capture() -> None:

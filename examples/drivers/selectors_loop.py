@@ -660,7 +660,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.local:  # the MUXI_* variables name the server, the formation and the keys
             demo(loop, driver, ServerAPI(max_retries=2), FormationAPI(max_retries=2))
             return
-        from muxi_transports.testing import LocalMuxiServer
+        from muxi_testing import LocalMuxiServer
 
         with LocalMuxiServer() as local:
             demo(loop, driver, ServerAPI(local.server_config(max_retries=2)),

@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> None:
         return defer.Deferred.fromCoroutine(demo(TwistedDriver(reactor), server, formation))
 
     if args.local:
-        from muxi_transports.testing import LocalMuxiServer
+        from muxi_testing import LocalMuxiServer
 
         with LocalMuxiServer() as local:  # task.react runs the reactor, then exits the process
             task.react(run, (ServerAPI(local.server_config(max_retries=2)),

@@ -1,6 +1,6 @@
 """Deployment bundles: pack a formation directory, validate a bundle, prepare an upload.
 
-The MUXI server (PROTOCOL.md §4) takes a gzipped tar whose entries all sit under one top-level
+The MUXI server (docs/protocol.md §4) takes a gzipped tar whose entries all sit under one top-level
 folder named after the formation, holding ``formation.afs`` (or ``formation.yaml`` /
 ``formation.yml``). It unpacks that folder, requires the formation file's top-level ``id`` to equal
 the ``X-Formation-ID`` header and its top-level ``version`` (``1.0.0`` when absent) to equal

@@ -1,32 +1,11 @@
-"""Test helpers: local servers on 127.0.0.1 for exercising transports, clients and apps.
+"""Deprecated alias: the local MUXI server moved to :mod:`muxi_testing` (``from muxi_testing import
+LocalMuxiServer``; the pytest plugin and ``python -m muxi_testing`` moved with it)."""
 
-- :class:`LocalMuxiServer`: a MUXI-compatible server (control plane and formation runtimes), in
-  memory, with scripted chat replies, signed webhooks and fault injection.
-- :class:`HTTPTestServer`: a scriptable HTTP/1.1 server for transport tests.
-- ``pytest_plugins = ["muxi_transports.testing.fixtures"]`` gives a ``muxi_server`` fixture;
-  ``python -m muxi_transports.testing`` serves from the command line.
-"""
+import warnings
 
-from ._chat import ReplyFunction, ScriptedReply, echo
-from ._state import Trigger
-from ._webhooks import WebhookDelivery
-from .faults import Faults, SeenRequest, Traffic
-from .httpserver import Handler, HTTPTestServer, ResponseWriter, ServerRequest
-from .server import DEFAULT_FORMATION_ID, LocalMuxiServer
+from muxi_testing import *  # noqa: F403
+from muxi_testing import __all__  # noqa: F401
 
-__all__ = [
-    "DEFAULT_FORMATION_ID",
-    "Faults",
-    "HTTPTestServer",
-    "Handler",
-    "LocalMuxiServer",
-    "ReplyFunction",
-    "ResponseWriter",
-    "ScriptedReply",
-    "SeenRequest",
-    "ServerRequest",
-    "Traffic",
-    "Trigger",
-    "WebhookDelivery",
-    "echo",
-]
+warnings.warn(
+    "muxi_transports.testing is deprecated: import from muxi_testing instead", DeprecationWarning, stacklevel=2
+)

@@ -20,7 +20,7 @@ from fake_llm import FakeLLM  # noqa: E402
 from harness import RuntimeFormation  # noqa: E402
 
 from muxi import AsyncFormationClient, FormationClient  # noqa: E402
-from muxi_transports.testing import HTTPTestServer, ResponseWriter, ServerRequest  # noqa: E402
+from tests.httpserver import HTTPTestServer, ResponseWriter, ServerRequest  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

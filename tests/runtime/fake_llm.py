@@ -1,4 +1,4 @@
-"""A tiny fake LLM that the real runtime talks to (PROTOCOL.md §14).
+"""A tiny fake LLM that the real runtime talks to (docs/protocol.md §14).
 
 The formation names the model ``ollama/fake:latest@127.0.0.1:<port>``; the runtime's Ollama
 provider then asks ``GET /api/tags`` for the model list and sends OpenAI-style
@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from muxi_transports.testing import HTTPTestServer, ResponseWriter, ServerRequest
+from tests.httpserver import HTTPTestServer, ResponseWriter, ServerRequest
 
 __all__ = ["ANSWER", "MODEL", "FakeLLM"]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from muxi_proto.errors import MuxiError
 from muxi_proto.http import Headers
-from muxi_transports.testing import HTTPTestServer
+from tests.httpserver import HTTPTestServer
 
 __all__ = [
     "Call", "Fails", "Flow", "OpenStream", "StreamResult", "WaitFor",

@@ -21,10 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-__all__ = ["FORMATION_ID", "RuntimeFormation", "RuntimeStartError", "free_port", "render_formation", "runtime_python"]
+__all__ = [
+    "FORMATIONS", "FORMATION_ID", "RuntimeFormation", "RuntimeStartError", "free_port", "render_formation",
+    "runtime_python",
+]
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+FORMATIONS = HERE / "formations"
 FORMATION_ID = "muxi-client-runtime-test"
 STARTUP_TIMEOUT = 240.0  # a cold start loads ~2 GB of packages; warm starts take seconds
 STOP_TIMEOUT = 30.0
@@ -52,9 +56,9 @@ def free_port() -> int:
         return port
 
 
-def render_formation(target: Path, values: dict[str, str]) -> Path:
-    """Copy ``tests/runtime/formation`` to ``target`` with every ``@@NAME@@`` replaced."""
-    shutil.copytree(HERE / "formation", target)
+def render_formation(target: Path, values: dict[str, str], source: str = "default") -> Path:
+    """Copy ``tests/runtime/formations/<source>`` to ``target`` with every ``@@NAME@@`` replaced."""
+    shutil.copytree(FORMATIONS / source, target)
     for path in target.rglob("*"):
         if path.is_file() and path.suffix in _TEXT_SUFFIXES:
             text = path.read_text(encoding="utf-8")
@@ -73,6 +77,8 @@ class RuntimeFormation:
     workdir: Path
     llm_model: str
     webhook_url: str
+    formation: str = "default"
+    """Which of ``tests/runtime/formations/`` to serve."""
     port: int = field(default_factory=free_port)
     admin_key: str = field(default_factory=lambda: "adm_" + secrets.token_hex(16))
     client_key: str = field(default_factory=lambda: "cli_" + secrets.token_hex(16))
@@ -100,7 +106,7 @@ class RuntimeFormation:
             "ADMIN_KEY": self.admin_key,
             "CLIENT_KEY": self.client_key,
             "WEBHOOK_URL": self.webhook_url,
-        })
+        }, self.formation)
         home = self.workdir / "home"  # the runtime writes ~/.muxi: keep it out of the real home
         home.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "MUXI_"))}

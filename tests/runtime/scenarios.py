@@ -20,7 +20,7 @@ from harness import FORMATION_ID
 
 from muxi import webhook
 from muxi.errors import ConflictError, NotFoundError, ServerError, ValidationError
-from muxi_transports.testing import HTTPTestServer
+from tests.httpserver import HTTPTestServer
 
 MASK = "\u2022"  # the bullet the runtime masks secret values with
 WEBHOOK_TIMEOUT = 90.0
@@ -382,7 +382,7 @@ def flow_trigger_async_webhook(ctx: Context) -> Flow:
     assert not webhook.verify_signature(hook.body, signature, ctx.runtime.client_key)
     assert not webhook.verify_signature(hook.body + b" ", signature.replace("v1=", "v1=0"), ctx.runtime.admin_key)
 
-    # The runtime signs the canonical JSON, not the bytes it sends (PROTOCOL.md §12): a check over
+    # The runtime signs the canonical JSON, not the bytes it sends (docs/protocol.md §12): a check over
     # the raw body alone, as the official SDK does, would reject this real webhook.
     stamp, _, digest = signature.partition(",v1=")
     raw_mac = hmac.new(ctx.runtime.admin_key.encode(), stamp[2:].encode() + b"." + hook.body, hashlib.sha256)
