@@ -404,15 +404,14 @@ class CallFactory:
 
 class _Invoker(CallFactory):
     """What both client bases share: a real method per endpoint and helper, installed on each
-    subclass (blocking or async as :attr:`asynchronous` says)."""
+    subclass (coroutine functions where ``_asynchronous`` is set)."""
 
-    #: Whether the installed methods are coroutine functions.
-    asynchronous: ClassVar[bool] = False
+    _asynchronous: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.endpoints or cls.helpers:  # not the bases below, made before _install is
-            _install(cls, asynchronous=cls.asynchronous)
+            _install(cls, asynchronous=cls._asynchronous)
 
 
 class SyncInvoker(Runner, _Invoker):
@@ -426,7 +425,7 @@ class SyncInvoker(Runner, _Invoker):
 class AsyncInvoker(AsyncRunner, _Invoker):
     """Base of async clients: as :class:`SyncInvoker`, with coroutines."""
 
-    asynchronous = True
+    _asynchronous = True
 
 
 def endpoint(
