@@ -97,6 +97,34 @@ def _constructor_signature(cls: type) -> inspect.Signature:
 # --- endpoints -------------------------------------------------------------------------------------
 
 
+M = TypeVar("M")
+
+
+class _ResultMethod(Generic[P, R, M]):
+    """How type checkers see an endpoint or helper that answers with ``R``, on each kind of owner:
+    a blocking or async client method (or its raw response), and on a sans-IO API a method returning
+    the machine ``M``. One set of overloads for :class:`Endpoint` and :class:`Helper`."""
+
+    _bind: Callable[[Any], Any]  # the method bound to an instance (each class defines it)
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, obj: SyncRawInvoker, owner: type | None = None) -> Callable[P, RawResponse[R]]: ...
+    @overload
+    def __get__(self, obj: AsyncRawInvoker, owner: type | None = None) -> Callable[P, Awaitable[RawResponse[R]]]: ...
+    @overload
+    def __get__(self, obj: SyncInvoker, owner: type | None = None) -> Callable[P, R]: ...
+    @overload
+    def __get__(self, obj: AsyncInvoker, owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def __get__(self, obj: CallFactory, owner: type | None = None) -> Callable[P, M]: ...
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        return self._bind(obj)
+
+
 class _Base(Generic[P, R]):
     """What both endpoint kinds share: the route(s), the builder, the signature, the registry data."""
 
@@ -181,17 +209,20 @@ class _Base(Generic[P, R]):
             self._machine_fn = method = _named(method, self, "CallMachine")
         return method
 
+    def _bind(self, obj: Any) -> Any:
+        return types.MethodType(self._machine_method(), obj)
+
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
             return self
-        return types.MethodType(self._machine_method(), obj)
+        return self._bind(obj)
 
     def __repr__(self) -> str:
         routes = ", ".join(f"{r.method} {r.path}" for r in self.routes)
         return f"<{type(self).__name__} {self.plane}.{self.name}: {routes} ({self.route.auth.value})>"
 
 
-class Endpoint(_Base[P, R]):
+class Endpoint(_ResultMethod[P, R, CallMachine[R]], _Base[P, R]):
     """A request/response endpoint; see the module docstring."""
 
     def spec(self, *args: P.args, **kwargs: P.kwargs) -> Spec[R]:
@@ -200,21 +231,6 @@ class Endpoint(_Base[P, R]):
             _pop_options(kwargs)  # per-call options are the machine's, not part of the spec
         spec: Spec[R] = self._build(self.route, *args, **kwargs)
         return spec
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Endpoint[P, R]: ...
-    @overload
-    def __get__(self, obj: SyncRawInvoker, owner: type | None = None) -> Callable[P, RawResponse[R]]: ...
-    @overload
-    def __get__(self, obj: AsyncRawInvoker, owner: type | None = None) -> Callable[P, Awaitable[RawResponse[R]]]: ...
-    @overload
-    def __get__(self, obj: SyncInvoker, owner: type | None = None) -> Callable[P, R]: ...
-    @overload
-    def __get__(self, obj: AsyncInvoker, owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
-    @overload
-    def __get__(self, obj: CallFactory, owner: type | None = None) -> Callable[P, CallMachine[R]]: ...
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        return super().__get__(obj, owner)
 
 
 class StreamEndpoint(_Base[P, E]):
@@ -251,7 +267,7 @@ class StreamEndpoint(_Base[P, E]):
         return super().__get__(obj, owner)
 
 
-class Helper(Generic[P, R]):
+class Helper(_ResultMethod[P, R, PollMachine[R]]):
     """A client method made of several calls (polling, paging), not a route of its own: its
     function takes the API (or client) and returns a machine with the call machine's events and
     instructions (:class:`~muxi_proto.polling.PollMachine`), so every driver runs it."""
@@ -286,21 +302,7 @@ class Helper(Generic[P, R]):
         args = typing.get_args(hint) if hint is not None else ()
         return args[0] if args else Any
 
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Helper[P, R]: ...
-    @overload
-    def __get__(self, obj: SyncRawInvoker, owner: type | None = None) -> Callable[P, RawResponse[R]]: ...
-    @overload
-    def __get__(self, obj: AsyncRawInvoker, owner: type | None = None) -> Callable[P, Awaitable[RawResponse[R]]]: ...
-    @overload
-    def __get__(self, obj: SyncInvoker, owner: type | None = None) -> Callable[P, R]: ...
-    @overload
-    def __get__(self, obj: AsyncInvoker, owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
-    @overload
-    def __get__(self, obj: CallFactory, owner: type | None = None) -> Callable[P, PollMachine[R]]: ...
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
+    def _bind(self, obj: Any) -> Any:
         return types.MethodType(self._make, obj)
 
     def __repr__(self) -> str:

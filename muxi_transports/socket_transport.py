@@ -17,7 +17,6 @@ from ._errors import PhaseTimeout
 from ._h11_exchange import RECEIVE_SIZE
 from ._idle import socket_is_readable
 from ._sync.h11_transport import ByteStream, H11Transport
-from ._tls import VerifyTypes
 
 __all__ = ["SocketTransport"]
 
@@ -77,9 +76,6 @@ class SocketTransport(H11Transport):
     use at once (one per thread sending); no proxies, no HTTP/2 (:class:`HTTPCoreTransport` has
     those, and the clients switch to it when asked for them).
     """
-
-    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10, trust_env: bool = True) -> None:
-        super().__init__(verify=verify, max_idle_per_origin=max_idle_per_origin, trust_env=trust_env)
 
     def _connect(self, host: str, port: int, timeout: float | None) -> ByteStream:
         try:

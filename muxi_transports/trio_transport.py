@@ -14,7 +14,6 @@ from ._async.h11_transport import AsyncByteStream, AsyncH11Transport
 from ._errors import PhaseTimeout
 from ._h11_exchange import RECEIVE_SIZE
 from ._idle import socket_is_readable
-from ._tls import VerifyTypes
 
 __all__ = ["TrioTransport"]
 
@@ -56,9 +55,6 @@ class TrioTransport(AsyncH11Transport):
     is off), ``False``, a CA bundle path or an :class:`ssl.SSLContext`. ``max_idle_per_origin``:
     keep-alive connections kept per ``(scheme, host, port)``. HTTP/1.1 only, no proxies.
     """
-
-    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10, trust_env: bool = True) -> None:
-        super().__init__(verify=verify, max_idle_per_origin=max_idle_per_origin, trust_env=trust_env)
 
     async def _connect(self, host: str, port: int, timeout: float | None) -> AsyncByteStream:
         try:
