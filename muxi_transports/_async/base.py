@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from types import TracebackType
+from typing import TypeVar
 
 from muxi_proto.errors import LimitExceededError
 from muxi_proto.http import Headers, Request, get_header
@@ -16,8 +17,30 @@ from .._aiter import NonEmpty  # async only
 
 __all__ = ["AsyncResponse", "AsyncTransport"]
 
+_T = TypeVar("_T", bound="_Closing")
 
-class AsyncResponse:
+
+class _Closing:
+    """``async with`` closes it (:meth:`aclose`)."""
+
+    __slots__ = ()
+
+    async def aclose(self) -> None:
+        """Release what it holds."""
+
+    async def __aenter__(self: _T) -> _T:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class AsyncResponse(_Closing):
     """Status, headers and a body read incrementally; ``aclose()`` it (or use ``async with``) when done."""
 
     __slots__ = ("_closed", "_on_close", "_stream", "headers", "request", "status")
@@ -69,29 +92,18 @@ class AsyncResponse:
         if self._on_close is not None:
             await self._on_close()
 
-    async def __aenter__(self) -> AsyncResponse:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status}>"
 
 
-class AsyncTransport(abc.ABC):
+class AsyncTransport(_Closing, abc.ABC):
     """An HTTP transport: ``send`` a request, get the response once its head is in."""
 
     @abc.abstractmethod
     async def send(self, request: Request) -> AsyncResponse:
         """Send ``request``; return once the status line and headers are in."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, stateless transports need nothing
+    async def aclose(self) -> None:  # stateless transports need nothing
         """Close pooled connections."""
 
     # async only: begin
@@ -102,13 +114,3 @@ class AsyncTransport(abc.ABC):
         await anyio.sleep(seconds)
 
     # async only: end
-    async def __aenter__(self) -> AsyncTransport:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

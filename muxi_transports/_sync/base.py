@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Awaitable, Callable
 from types import TracebackType
+from typing import TypeVar
 
 from muxi_proto.errors import LimitExceededError
 from muxi_proto.http import Headers, Request, get_header
@@ -17,8 +18,30 @@ from muxi_proto.http import Headers, Request, get_header
 
 __all__ = ["SyncResponse", "Transport"]
 
+_T = TypeVar("_T", bound="_Closing")
 
-class SyncResponse:
+
+class _Closing:
+    """``with`` closes it (:meth:`close`)."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        """Release what it holds."""
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SyncResponse(_Closing):
     """Status, headers and a body read incrementally; ``close()`` it (or use ``with``) when done."""
 
     __slots__ = ("_closed", "_on_close", "_stream", "headers", "request", "status")
@@ -70,38 +93,17 @@ class SyncResponse:
         if self._on_close is not None:
             self._on_close()
 
-    def __enter__(self) -> SyncResponse:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status}>"
 
 
-class Transport(abc.ABC):
+class Transport(_Closing, abc.ABC):
     """An HTTP transport: ``send`` a request, get the response once its head is in."""
 
     @abc.abstractmethod
     def send(self, request: Request) -> SyncResponse:
         """Send ``request``; return once the status line and headers are in."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook, stateless transports need nothing
+    def close(self) -> None:  # stateless transports need nothing
         """Close pooled connections."""
 
-    def __enter__(self) -> Transport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
