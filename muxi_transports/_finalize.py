@@ -3,10 +3,14 @@
 A finalizer runs wherever the last reference goes away, or inside a garbage collection that may
 have interrupted any code, including code holding a (non-reentrant) lock the close needs. So:
 
-- blocking closes run at once, except during a collection, when a short-lived thread runs them;
-- async closes never run in the finalizer: they are handed to the stream's own event loop, the way
+- blocking closes (:class:`Closer`) run at once, except during a collection, when a short-lived
+  thread runs them;
+- async closes (:class:`AsyncCloser`) never run in the finalizer: they are handed to the stream's own event loop, the way
   asyncio and trio finalize abandoned async generators (``call_soon_threadsafe`` / a trio system
   task), and do nothing once that loop has finished.
+
+Both have ``current()`` and ``close_abandoned(close)``, so the stream code that uses them is written
+once (``_async/client.py``, and the blocking twin generated from it).
 """
 
 from __future__ import annotations
