@@ -5,9 +5,9 @@ have interrupted any code, including code holding a (non-reentrant) lock the clo
 
 - blocking closes (:class:`Closer`) run at once, except during a collection, when a short-lived
   thread runs them;
-- async closes (:class:`AsyncCloser`) never run in the finalizer: they are handed to the stream's own event loop, the way
-  asyncio and trio finalize abandoned async generators (``call_soon_threadsafe`` / a trio system
-  task), and do nothing once that loop has finished.
+- async closes (:class:`AsyncCloser`) never run in the finalizer: they are handed to the stream's
+  own event loop, the way asyncio and trio finalize abandoned async generators
+  (``call_soon_threadsafe`` / a trio system task), and do nothing once that loop has finished.
 
 Both have ``current()`` and ``close_abandoned(close)``, so the stream code that uses them is written
 once (``_async/client.py``, and the blocking twin generated from it).

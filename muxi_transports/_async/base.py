@@ -69,6 +69,11 @@ class AsyncResponse(_Closing):
         """The body, chunk by chunk, as it arrives."""
         return NonEmpty(self._stream)  # sync: return filter(None, self._stream)
 
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body as the transport hands it over, empty chunks included (for a reader that
+        ignores them: one step less per chunk)."""
+        return self._stream.__aiter__()
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self.aiter_bytes()
 

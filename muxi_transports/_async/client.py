@@ -234,7 +234,7 @@ class _Batches(Generic[E]):
     def __init__(self, response: AsyncResponse, machine: StreamMachine[E]) -> None:
         self._response = response
         self._machine = machine
-        self._chunks = response.aiter_bytes()
+        self._chunks = response.aiter_raw()  # an empty chunk feeds no events
         self._batch: list[E] = []  # the list being handed out; emptied by close() so iteration stops
         self._done = False
         self._closer = AsyncCloser.current()

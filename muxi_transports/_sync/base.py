@@ -70,6 +70,11 @@ class SyncResponse(_Closing):
         """The body, chunk by chunk, as it arrives."""
         return filter(None, self._stream)
 
+    def iter_raw(self) -> Iterator[bytes]:
+        """The body as the transport hands it over, empty chunks included (for a reader that
+        ignores them: one step less per chunk)."""
+        return self._stream.__iter__()
+
     def __iter__(self) -> Iterator[bytes]:
         return self.iter_bytes()
 

@@ -229,7 +229,7 @@ class _Batches(Generic[E]):
     def __init__(self, response: SyncResponse, machine: StreamMachine[E]) -> None:
         self._response = response
         self._machine = machine
-        self._chunks = response.iter_bytes()
+        self._chunks = response.iter_raw()  # an empty chunk feeds no events
         self._batch: list[E] = []  # the list being handed out; emptied by close() so iteration stops
         self._done = False
         self._closer = Closer.current()
