@@ -17,7 +17,7 @@ $(STAMP): $(PY) pyproject.toml
 
 lint: $(STAMP)
 	$(PY) scripts/unasync.py --check
-	$(PY) -m ruff check muxi_proto muxi_transports muxi muxi_testing tests benchmarks examples scripts
+	$(PY) -m ruff check muxi_proto muxi_transports muxi muxi_testing tests benchmarks examples docs/_ext scripts
 
 # Rewrite the generated blocking code (muxi_transports/_sync/, muxi_proto/_sync/) from its async
 # source (_async/): after editing an _async/ file, run this; `make lint` fails until you do.
@@ -26,7 +26,7 @@ unasync:
 	$(PYTHON) scripts/unasync.py
 
 typecheck: $(STAMP)
-	$(PY) -m mypy muxi_proto muxi_transports muxi muxi_testing tests/typing examples scripts/unasync.py
+	$(PY) -m mypy muxi_proto muxi_transports muxi muxi_testing tests/typing examples docs/_ext scripts/unasync.py
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q
@@ -45,8 +45,20 @@ $(DEMO_STAMP): $(PY) pyproject.toml
 demo: $(DEMO_STAMP)
 	$(PY) examples/demo.py $(DEMO_ARGS)
 
+# The documentation site (mkdocs.yml): the user guide and the API reference, into site/. Warnings
+# fail the build; `make test` builds it too (tests/test_docs_site.py).
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+.PHONY: docs
+docs: $(DOCS_STAMP)
+	$(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist site *.egg-info .mypy_cache .ruff_cache .hypothesis
 
 BENCH_STAMP := $(VENV)/.installed-bench
 

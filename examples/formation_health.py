@@ -9,12 +9,12 @@ Settings come from ``MUXI_SERVER_URL`` and ``MUXI_FORMATION_ID`` (through the se
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from muxi import FormationClient
+from muxi_proto.types import FormationHealth
 
 
-def show_health(formation: FormationClient, out: Callable[[str], None] = print) -> dict[str, Any]:
+def show_health(formation: FormationClient, out: Callable[[str], None] = print) -> FormationHealth:
     """Print the formation's health; return it (``status`` is ``healthy`` or ``unhealthy``)."""
     health = formation.health()
     name = formation.config.formation_id or formation.config.resolved_base_url

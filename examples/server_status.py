@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from muxi import ServerClient
+from muxi_proto.types import ServerStatus
 
 
-def show_status(server: ServerClient, out: Callable[[str], None] = print) -> dict[str, Any]:
+def show_status(server: ServerClient, out: Callable[[str], None] = print) -> ServerStatus:
     """Print ping, health and a summary of ``status()``; return the status."""
     out(f"ping: {server.ping()}")  # the text "pong" (the official SDK returned len("pong") == 4)
     health = server.health()  # no credentials needed

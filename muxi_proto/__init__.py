@@ -16,7 +16,7 @@ Driving it with your own I/O (docs/drivers.md)::
 Everything an integrator needs is importable from here; ``__all__`` lists it.
 """
 
-from . import errors, webhook
+from . import errors, schemas, types, webhook
 from .api import AsyncEventIterator, AsyncInvoker, CallFactory, Endpoint, EventIterator, StreamEndpoint, SyncInvoker
 from .auth import sign_request, verify_request
 from .bundle import PreparedBundle, load_bundle, pack_directory, read_bundle
@@ -77,6 +77,35 @@ from .streams import (
     MuxiStream,
     chat_token,
     ui_widgets,
+)
+from .types import (
+    AgentInfo,
+    AgentList,
+    BufferedMessage,
+    ChatResponse,
+    CreatedJob,
+    Deployment,
+    Envelope,
+    FormationDetails,
+    FormationHealth,
+    FormationList,
+    FormationStatus,
+    LifecycleResult,
+    RequestInfo,
+    RequestList,
+    ResolvedUser,
+    ScheduledJob,
+    ScheduledJobInfo,
+    ScheduledJobList,
+    SecretList,
+    ServerHealth,
+    ServerStatus,
+    Session,
+    SessionList,
+    SessionMessages,
+    TriggerList,
+    TriggerResult,
+    UserIdentifiers,
 )
 from .version import __version__
 
@@ -150,6 +179,36 @@ __all__ = [
     "sign_request",
     "verify_request",
     "webhook",
+    # results (TypedDicts; every one in muxi_proto.types) and request bodies (muxi_proto.schemas)
+    "AgentInfo",
+    "AgentList",
+    "BufferedMessage",
+    "ChatResponse",
+    "CreatedJob",
+    "Deployment",
+    "Envelope",
+    "FormationDetails",
+    "FormationHealth",
+    "FormationList",
+    "FormationStatus",
+    "LifecycleResult",
+    "RequestInfo",
+    "RequestList",
+    "ResolvedUser",
+    "ScheduledJob",
+    "ScheduledJobInfo",
+    "ScheduledJobList",
+    "SecretList",
+    "ServerHealth",
+    "ServerStatus",
+    "Session",
+    "SessionList",
+    "SessionMessages",
+    "TriggerList",
+    "TriggerResult",
+    "UserIdentifiers",
+    "schemas",
+    "types",
     # errors
     "AuthenticationError",
     "AuthorizationError",

@@ -22,6 +22,7 @@ local server (which must serve the route), and ``tests/test_facade.py`` checks t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .api import CallFactory, endpoint, helper, stream_endpoint
@@ -29,15 +30,81 @@ from .bundle import load_bundle
 from .config import FormationConfig, ServerConfig
 from .errors import ConfigurationError, NotFoundError
 from .options import CallOptions, Unpack
+from .paging import MAX_SESSION_MESSAGES, SessionMessagesMachine
 from .polling import PollMachine, request_finished
 from .requests import Auth
-from .specs import Result, Route, Spec, StreamSpec
+from .schemas import AudioChatRequest, ChatRequest, CredentialCreate, MemoryCreate, ScheduledJobUpdate, SessionMessage
+from .specs import JSON_TYPE, Result, Route, Spec, StreamSpec
 from .sse import ServerSentEvent
 from .streams import ChatStream, DeploymentStream, EventStream, LogStream
+from .types import (
+    AgentInfo,
+    AgentList,
+    ArtifactList,
+    AuditLog,
+    BufferCleared,
+    BufferList,
+    BufferStats,
+    CancelledUpdate,
+    ChatResponse,
+    CreatedJob,
+    CredentialList,
+    CredentialServices,
+    Deployment,
+    FormationDetails,
+    FormationHealth,
+    FormationList,
+    FormationStatus,
+    FormationUpdate,
+    History,
+    IngestionStatus,
+    JobState,
+    KnowledgeRebuild,
+    LifecycleResult,
+    LinkedIdentifiers,
+    LoggingDestinations,
+    McpConfig,
+    McpServers,
+    McpTools,
+    MemoryForget,
+    MemoryIngestion,
+    MemoryJob,
+    MemoryList,
+    MemoryRebuild,
+    Message,
+    OverlordSoul,
+    RequestInfo,
+    RequestList,
+    ResolvedUser,
+    ScheduledJobInfo,
+    ScheduledJobList,
+    SchedulerConfig,
+    Secret,
+    SecretList,
+    SecretsReload,
+    ServerHealth,
+    ServerStatus,
+    Session,
+    SessionBufferCleared,
+    SessionList,
+    SessionMessages,
+    Sop,
+    SopList,
+    Trigger,
+    TriggerList,
+    TriggerResult,
+    Tuning,
+    TuningRun,
+    TuningWritten,
+    UserBuffer,
+    UserIdentifiers,
+)
 
 __all__ = ["FormationAPI", "ServerAPI"]
 
 GZIP_TYPE = "application/gzip"
+#: How long ``wait_for_request`` takes a 404 for "not tracked yet" (docs/runtime.md).
+UNTRACKED_SECONDS = 10.0
 NONE, HMAC, ADMIN, CLIENT, EITHER = Auth.NONE, Auth.HMAC, Auth.ADMIN, Auth.CLIENT, Auth.EITHER
 
 
@@ -58,13 +125,13 @@ class ServerAPI(CallFactory):
         return route.text()
 
     @endpoint("GET", "/health", NONE)
-    def health(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def health(route: Route, **options: Unpack[CallOptions]) -> Spec[ServerHealth]:
         """``GET /health``: ``{"success", "status", "version"}``, no auth needed."""
         return route.json()
 
     # Server
     @endpoint("GET", "/rpc/server/status", HMAC)
-    def status(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def status(route: Route, **options: Unpack[CallOptions]) -> Spec[ServerStatus]:
         """Server status: ``server``, ``formations``, ``port_pool``, ``runtime``."""
         return route.json()
 
@@ -77,12 +144,12 @@ class ServerAPI(CallFactory):
 
     # Formations
     @endpoint("GET", "/rpc/formations", HMAC)
-    def list_formations(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def list_formations(route: Route, **options: Unpack[CallOptions]) -> Spec[FormationList]:
         """``{"formations": [...], "total": n}``."""
         return route.json()
 
     @endpoint("GET", "/rpc/formations/{formation_id}", HMAC)
-    def get_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[FormationDetails]:
         """One formation (404 → NotFoundError)."""
         return route.json(formation_id=formation_id)
 
@@ -90,7 +157,7 @@ class ServerAPI(CallFactory):
     def deploy_formation(
         route: Route, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None,
         **options: Unpack[CallOptions],
-    ) -> Spec[Result]:
+    ) -> Spec[Deployment]:
         """Deploy a new formation from a directory, a ``.tar.gz`` path, bytes, or ``{"path": ...}``.
 
         The official SDK POSTed JSON to ``/rpc/formations/{id}/deploy``, which does not exist: the
@@ -111,7 +178,7 @@ class ServerAPI(CallFactory):
     def update_formation(
         route: Route, formation_id: str, bundle: Any = None, *, version: str | None = None, payload: Any = None,
         **options: Unpack[CallOptions],
-    ) -> Spec[Result]:
+    ) -> Spec[FormationUpdate]:
         """Blue-green update with a new bundle (``PUT /rpc/formations/{id}``; 409 when unchanged)."""
         return route.json(formation_id=formation_id, **_bundle(formation_id, _either(bundle, payload), version))
 
@@ -124,12 +191,12 @@ class ServerAPI(CallFactory):
         return route.events(formation_id=formation_id, **_bundle(formation_id, _either(bundle, payload), version))
 
     @endpoint("DELETE", "/rpc/formations/{formation_id}", HMAC)
-    def delete_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def delete_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[LifecycleResult]:
         """Stop and remove a formation."""
         return route.json(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations/{formation_id}/start", HMAC)
-    def start_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def start_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[LifecycleResult]:
         """Start a stopped formation."""
         return route.json(formation_id=formation_id)
 
@@ -141,12 +208,12 @@ class ServerAPI(CallFactory):
         return route.events(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations/{formation_id}/stop", HMAC)
-    def stop_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def stop_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[LifecycleResult]:
         """Stop a running formation."""
         return route.json(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations/{formation_id}/restart", HMAC)
-    def restart_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def restart_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[LifecycleResult]:
         """Restart a formation."""
         return route.json(formation_id=formation_id)
 
@@ -158,7 +225,7 @@ class ServerAPI(CallFactory):
         return route.events(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations/{formation_id}/rollback", HMAC)
-    def rollback_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def rollback_formation(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[LifecycleResult]:
         """Roll back to the previous version."""
         return route.json(formation_id=formation_id)
 
@@ -170,7 +237,7 @@ class ServerAPI(CallFactory):
         return route.events(formation_id=formation_id)
 
     @endpoint("POST", "/rpc/formations/{formation_id}/cancel-update", HMAC)
-    def cancel_update(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def cancel_update(route: Route, formation_id: str, **options: Unpack[CallOptions]) -> Spec[CancelledUpdate]:
         """Cancel an update in progress (the server answers a bare object)."""
         return route.json(formation_id=formation_id)
 
@@ -228,6 +295,16 @@ def _either(bundle: Any, payload: Any) -> Any:
 # --- formation plane -------------------------------------------------------------------------------
 
 
+class JobUpdateCall(ScheduledJobUpdate, CallOptions, total=False):
+    """``update_scheduler_job``'s keywords: the job's fields and the per-call options."""
+
+
+def _fields(**fields: Any) -> dict[str, Any]:
+    """A JSON body of the given fields, without those left at None (the runtime's defaults apply)."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+
 def _pick_secret(key: str) -> Any:
     def pick(listing: Any) -> Result:
         secrets = listing.get("secrets", listing) if isinstance(listing, dict) else listing
@@ -252,12 +329,12 @@ class FormationAPI(CallFactory):
 
     # Health / status / configuration ------------------------------------------------------------
     @endpoint("GET", "/health", NONE)
-    def health(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def health(route: Route, **options: Unpack[CallOptions]) -> Spec[FormationHealth]:
         """``{"status": "healthy"|"unhealthy", "version", "uptime_seconds"}``; public."""
         return route.json()
 
     @endpoint("GET", "/status", ADMIN)
-    def get_status(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_status(route: Route, **options: Unpack[CallOptions]) -> Spec[FormationStatus]:
         """Runtime status (admin)."""
         return route.json()
 
@@ -272,22 +349,55 @@ class FormationAPI(CallFactory):
         return route.json()
 
     @endpoint("GET", "/agents", ADMIN)
-    def get_agents(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_agents(route: Route, **options: Unpack[CallOptions]) -> Spec[AgentList]:
         """Agents (admin)."""
         return route.json()
 
     @endpoint("GET", "/agents/{agent_id}", ADMIN)
-    def get_agent(route: Route, agent_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_agent(route: Route, agent_id: str, **options: Unpack[CallOptions]) -> Spec[AgentInfo]:
         """One agent (admin)."""
         return route.json(agent_id=agent_id)
 
+    @endpoint("POST", "/agents/{agent_id}/knowledge/sync", ADMIN)
+    def sync_agent_knowledge(
+        route: Route, agent_id: str, *, source_id: str | None = None, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
+        """Sync an agent's remote knowledge sources (all, or ``source_id``); admin.
+
+        400 ``INVALID_REQUEST`` for an agent without remote sources, 404 ``AGENT_NOT_FOUND``.
+        """
+        return route.json(agent_id=agent_id, json=_fields(source_id=source_id))
+
+    @endpoint("POST", "/knowledge/rebuild", ADMIN)
+    def rebuild_knowledge(
+        route: Route, *, agent_id: str | None = None, source_id: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Spec[KnowledgeRebuild]:
+        """Rebuild the knowledge trees of every agent, or of ``agent_id`` (admin)."""
+        return route.json(json=_fields(agent_id=agent_id, source_id=source_id))
+
+    @endpoint("GET", "/skills", CLIENT)
+    def get_skills(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """The formation's skills. Broken upstream (500, docs/runtime.md): raises ServerError."""
+        return route.json()
+
+    @endpoint("GET", "/skills/{skill_name}", CLIENT)
+    def get_skill(route: Route, skill_name: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """One skill. Broken upstream (500, docs/runtime.md): raises ServerError."""
+        return route.json(skill_name=skill_name)
+
+    @endpoint("GET", "/agents/{agent_id}/skills", CLIENT)
+    def get_agent_skills(route: Route, agent_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """An agent's skills. Broken upstream (500, docs/runtime.md): raises ServerError."""
+        return route.json(agent_id=agent_id)
+
     @endpoint("GET", "/mcp", ADMIN)
-    def get_mcp_config(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_mcp_config(route: Route, **options: Unpack[CallOptions]) -> Spec[McpConfig]:
         """MCP configuration (admin)."""
         return route.json()
 
     @endpoint("GET", "/mcp/servers", ADMIN)
-    def get_mcp_servers(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_mcp_servers(route: Route, **options: Unpack[CallOptions]) -> Spec[McpServers]:
         """MCP servers (admin)."""
         return route.json()
 
@@ -297,7 +407,7 @@ class FormationAPI(CallFactory):
         return route.json(server_id=server_id)
 
     @endpoint("GET", "/mcp/tools", ADMIN)
-    def get_mcp_tools(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_mcp_tools(route: Route, **options: Unpack[CallOptions]) -> Spec[McpTools]:
         """MCP tools (admin)."""
         return route.json()
 
@@ -312,7 +422,7 @@ class FormationAPI(CallFactory):
         return route.json()
 
     @endpoint("GET", "/logging/destinations", ADMIN)
-    def get_logging_destinations(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_logging_destinations(route: Route, **options: Unpack[CallOptions]) -> Spec[LoggingDestinations]:
         """Logging destinations (admin)."""
         return route.json()
 
@@ -332,28 +442,28 @@ class FormationAPI(CallFactory):
         return route.json()
 
     @endpoint("GET", "/overlord/soul", ADMIN)
-    def get_overlord_soul(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_overlord_soul(route: Route, **options: Unpack[CallOptions]) -> Spec[OverlordSoul]:
         """Overlord soul (admin)."""
         return route.json()
 
     # Secrets (admin) ------------------------------------------------------------------------------
     @endpoint("GET", "/secrets", ADMIN)
-    def get_secrets(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_secrets(route: Route, **options: Unpack[CallOptions]) -> Spec[SecretList]:
         """Secret names with masked values."""
         return route.json()
 
     @endpoint("GET", "/secrets", ADMIN)
-    def get_secret(route: Route, key: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_secret(route: Route, key: str, **options: Unpack[CallOptions]) -> Spec[Secret]:
         """One secret, answered from the list (the runtime has no ``GET /secrets/{key}``)."""
         return Spec(route.operation(), finish=_pick_secret(key))
 
     @endpoint("POST", "/secrets", ADMIN)
-    def create_secret(route: Route, key: str, value: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def create_secret(route: Route, key: str, value: str, **options: Unpack[CallOptions]) -> Spec[Message]:
         """Create a secret (``POST /secrets``; 409 ConflictError if it exists)."""
         return route.json(json={"key": key, "value": value})
 
     @endpoint("PUT", "/secrets/{key}", ADMIN)
-    def update_secret(route: Route, key: str, value: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def update_secret(route: Route, key: str, value: str, **options: Unpack[CallOptions]) -> Spec[Message]:
         """Update an existing secret (``PUT /secrets/{key}``; 404 if missing)."""
         return route.json(key=key, json={"value": value})
 
@@ -372,11 +482,16 @@ class FormationAPI(CallFactory):
         """Delete a secret."""
         return route.nothing(key=key)
 
+    @endpoint("POST", "/secrets/reload", ADMIN)
+    def reload_secrets(route: Route, **options: Unpack[CallOptions]) -> Spec[SecretsReload]:
+        """Reload the secrets file (add-or-override): ``added``, ``overwritten``, ``preserved``, ``count``."""
+        return route.json()
+
     # Chat (client key) ------------------------------------------------------------------------------
     @endpoint("POST", "/chat", CLIENT, idempotent=True)
     def chat(
-        route: Route, payload: dict[str, Any], *, user_id: str = "", **options: Unpack[CallOptions]
-    ) -> Spec[Result]:
+        route: Route, payload: ChatRequest | Mapping[str, Any], *, user_id: str = "", **options: Unpack[CallOptions]
+    ) -> Spec[ChatResponse]:
         """Send a message and wait for the whole answer (``data.message``).
 
         The runtime streams by default, so ``stream`` is forced to false here; the request is
@@ -386,21 +501,22 @@ class FormationAPI(CallFactory):
 
     @stream_endpoint("POST", "/chat", CLIENT, ChatStream)
     def chat_stream(
-        route: Route, payload: dict[str, Any], *, user_id: str = "", **options: Unpack[CallOptions]
+        route: Route, payload: ChatRequest | Mapping[str, Any], *, user_id: str = "", **options: Unpack[CallOptions]
     ) -> StreamSpec[ServerSentEvent]:
         """Send a message and stream the answer: token frames, optional ``ui``, then ``done``."""
         return route.events(json={**payload, "stream": True}, end_user=user_id)
 
     @endpoint("POST", "/audiochat", CLIENT)
     def audio_chat(
-        route: Route, payload: dict[str, Any], *, user_id: str = "", **options: Unpack[CallOptions]
+        route: Route, payload: AudioChatRequest | Mapping[str, Any], *, user_id: str = "",
+        **options: Unpack[CallOptions],
     ) -> Spec[Result]:
         """Chat with audio ``files`` (``audio/*`` content types); whole answer."""
         return route.json(json={**payload, "stream": False}, end_user=user_id)
 
     @stream_endpoint("POST", "/audiochat", CLIENT, ChatStream)
     def audio_chat_stream(
-        route: Route, payload: dict[str, Any], *, user_id: str = "",
+        route: Route, payload: AudioChatRequest | Mapping[str, Any], *, user_id: str = "",
         **options: Unpack[CallOptions],
     ) -> StreamSpec[ServerSentEvent]:
         """Audio chat, streamed."""
@@ -411,12 +527,12 @@ class FormationAPI(CallFactory):
     def get_sessions(
         route: Route, user_id: str, limit: int | None = None, *, active_only: bool | None = None,
         **options: Unpack[CallOptions],
-    ) -> Spec[Result]:
+    ) -> Spec[SessionList]:
         """A user's sessions (the user travels in ``X-Muxi-User-ID`` only)."""
         return route.json(query={"limit": limit, "active_only": active_only}, end_user=user_id)
 
     @endpoint("GET", "/sessions/{session_id}", CLIENT)
-    def get_session(route: Route, session_id: str, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_session(route: Route, session_id: str, user_id: str, **options: Unpack[CallOptions]) -> Spec[Session]:
         """One session."""
         return route.json(session_id=session_id, end_user=user_id)
 
@@ -424,26 +540,30 @@ class FormationAPI(CallFactory):
     def get_session_messages(
         route: Route, session_id: str, user_id: str, *, limit: int | None = None, before: str | None = None,
         **options: Unpack[CallOptions],
-    ) -> Spec[Result]:
+    ) -> Spec[SessionMessages]:
         """A session's messages (``limit``, ``before`` for paging)."""
         return route.json(session_id=session_id, query={"limit": limit, "before": before}, end_user=user_id)
 
     @endpoint("POST", "/sessions/{session_id}/restore", CLIENT)
     def restore_session(
-        route: Route, session_id: str, user_id: str, messages: list[dict[str, Any]],
+        route: Route, session_id: str, user_id: str, messages: Sequence[SessionMessage | Mapping[str, Any]],
         **options: Unpack[CallOptions],
     ) -> Spec[None]:
-        """Restore a session's messages."""
-        return route.nothing(session_id=session_id, json={"messages": messages}, end_user=user_id)
+        """Restore a session's messages (``SessionMessage``: ``role``, ``content``, ``timestamp``
+        in ISO 8601 -- the runtime answers 422 without it -- and optional ``agent_id``, ``metadata``)."""
+        body = {"messages": [dict(message) for message in messages]}
+        return route.nothing(session_id=session_id, json=body, end_user=user_id)
 
     # Requests (either key) ----------------------------------------------------------------------------
     @endpoint("GET", "/requests", EITHER)
-    def get_requests(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_requests(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[RequestList]:
         """A user's requests."""
         return route.json(end_user=user_id)
 
     @endpoint("GET", "/requests/{request_id}", EITHER)
-    def get_request_status(route: Route, request_id: str, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_request_status(
+        route: Route, request_id: str, user_id: str, **options: Unpack[CallOptions]
+    ) -> Spec[RequestInfo]:
         """One request's status."""
         return route.json(request_id=request_id, end_user=user_id)
 
@@ -459,16 +579,17 @@ class FormationAPI(CallFactory):
         return route.json()
 
     @endpoint("GET", "/memory/stats", ADMIN)
-    def get_buffer_stats(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_buffer_stats(route: Route, **options: Unpack[CallOptions]) -> Spec[BufferStats]:
         """Buffer statistics (admin)."""
         return route.json()
 
     @endpoint("GET", "/memories", EITHER)
     def get_memories(
-        route: Route, user_id: str, limit: int | None = None, **options: Unpack[CallOptions]
-    ) -> Spec[Result]:
-        """A user's long-term memories."""
-        return route.json(query={"limit": limit}, end_user=user_id)
+        route: Route, user_id: str, limit: int | None = None, *, offset: int | None = None,
+        scopes: str | None = None, **options: Unpack[CallOptions],
+    ) -> Spec[MemoryList]:
+        """A user's long-term memories (``limit`` 1-100, ``offset``, ``scopes`` comma-separated)."""
+        return route.json(query={"limit": limit, "offset": offset, "scopes": scopes}, end_user=user_id)
 
     @endpoint("POST", "/memories", EITHER)
     def add_memory(
@@ -483,19 +604,19 @@ class FormationAPI(CallFactory):
         return route.nothing(memory_id=memory_id, end_user=user_id)
 
     @endpoint("GET", "/memory/buffer", EITHER)
-    def get_user_buffer(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_user_buffer(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[UserBuffer]:
         """A user's conversation buffer."""
         return route.json(end_user=user_id)
 
     @endpoint("DELETE", "/memory/buffer", EITHER)
-    def clear_user_buffer(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def clear_user_buffer(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[BufferCleared]:
         """Clear a user's buffer."""
         return route.json(end_user=user_id)
 
     @endpoint("DELETE", "/memory/buffer/{session_id}", EITHER)
     def clear_session_buffer(
         route: Route, user_id: str, session_id: str, **options: Unpack[CallOptions]
-    ) -> Spec[Result]:
+    ) -> Spec[SessionBufferCleared]:
         """Clear one session's buffer."""
         return route.json(session_id=session_id, end_user=user_id)
 
@@ -504,33 +625,166 @@ class FormationAPI(CallFactory):
         """Clear every buffer (admin, ``DELETE /memory/buffers``)."""
         return route.json()
 
+    @endpoint("GET", "/memory/buffers", ADMIN)
+    def get_all_buffers(route: Route, **options: Unpack[CallOptions]) -> Spec[BufferList]:
+        """Every buffer's statistics (admin; the runtime marks the route deprecated)."""
+        return route.json()
+
+    @endpoint("POST", "/memories/batch", EITHER)
+    def ingest_memories(
+        route: Route, user_id: str, items: Sequence[MemoryCreate | Mapping[str, Any]],
+        **options: Unpack[CallOptions],
+    ) -> Spec[MemoryIngestion]:
+        """Ingest a batch of memories (``MemoryIngestBatch``); each item needs a ``source``.
+
+        Items are judged one by one: the answer lists each item's status (``accepted``,
+        ``duplicate``, ``invalid``) and a ``processing_id`` to poll when any was accepted.
+        """
+        return route.json(json={"items": [dict(item) for item in items]}, end_user=user_id)
+
+    @endpoint("GET", "/memories/ingestion/{processing_id}", EITHER)
+    def get_memory_ingestion_status(
+        route: Route, processing_id: str, user_id: str, **options: Unpack[CallOptions]
+    ) -> Spec[IngestionStatus]:
+        """The status of a batch ingestion (results are kept for 5 minutes after completion)."""
+        return route.json(processing_id=processing_id, end_user=user_id)
+
+    @endpoint("GET", "/memories/provenance", EITHER)
+    def get_memory_provenance(
+        route: Route, user_id: str, *, entity: str | None = None, event_id: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Where a knowledge-graph ``entity`` or an ``event_id`` came from (one is required: 422)."""
+        return route.json(query={"entity": entity, "event_id": event_id}, end_user=user_id)
+
+    @endpoint("POST", "/memories/distilled", EITHER)
+    def ingest_distilled_memories(
+        route: Route, batch: bytes, *, distillery_id: str, signature: str, timestamp: int | str,
+        **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Submit a signed batch from a registered distillery, sent as these exact bytes.
+
+        The Ed25519 ``signature`` (base64) covers the raw body bound to ``distillery_id`` and
+        ``timestamp`` (unix seconds), so the batch is passed already encoded; the runtime has no
+        request model for it. 503 unless ``memory.distillery.enabled``.
+        """
+        headers = (("X-Distillery-ID", distillery_id), ("X-Distillery-Signature", signature),
+                   ("X-Distillery-Timestamp", str(timestamp)))
+        return route.json(body=bytes(batch), content_type=JSON_TYPE, headers=headers)
+
+    @endpoint("GET", "/memories/distilled/{processing_id}", EITHER)
+    def get_distilled_status(route: Route, processing_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """The projection job of a distilled batch (``queued``, ``processing``, ``completed``, ``failed``)."""
+        return route.json(processing_id=processing_id)
+
+    @endpoint("GET", "/history", EITHER)
+    def get_history(
+        route: Route, user_id: str, *, limit: int | None = None, date_from: str | None = None,
+        date_to: str | None = None, include_sources: bool | None = None, **options: Unpack[CallOptions],
+    ) -> Spec[History]:
+        """A user's history log entries (``limit`` 1-100; ISO dates; ``include_sources`` for lineage)."""
+        query = {"limit": limit, "date_from": date_from, "date_to": date_to, "include_sources": include_sources}
+        return route.json(query=query, end_user=user_id)
+
+    # Memory maintenance (admin) -------------------------------------------------------------------
+    @endpoint("POST", "/memory/rebuild", ADMIN)
+    def rebuild_memory(
+        route: Route, user_id: str, *, projection: str | None = None, dry_run: bool | None = None,
+        background: bool | None = None, backfill: bool | None = None, **options: Unpack[CallOptions],
+    ) -> Spec[MemoryRebuild]:
+        """Rebuild a user's memory projections from the event log (``MemoryRebuildRequest``).
+
+        In the background by default (HTTP 202, a ``job_id`` for :meth:`get_memory_rebuild_status`);
+        ``dry_run`` or ``background=False`` answer the report inline.
+        """
+        body = _fields(user_id=user_id, projection=projection, dry_run=dry_run, background=background,
+                       backfill=backfill)
+        return route.json(json=body)
+
+    @endpoint("GET", "/memory/rebuild/{job_id}", ADMIN)
+    def get_memory_rebuild_status(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[MemoryJob]:
+        """A background rebuild's status (404 ``NOT_FOUND`` when unknown or expired)."""
+        return route.json(job_id=job_id)
+
+    @endpoint("POST", "/memory/lint", ADMIN)
+    def lint_memory(route: Route, *, user_id: str | None = None, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Run the memory lint audit for one user or every user (503 without a ``memory.lint`` block)."""
+        return route.json(json=_fields(user_id=user_id))
+
+    @endpoint("POST", "/memory/backfill", ADMIN)
+    def backfill_memory(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Backfill a user's memory events from the stored memories (``MemoryBackfillRequest``)."""
+        return route.json(json={"user_id": user_id})
+
+    @endpoint("POST", "/memory/forget", ADMIN)
+    def forget_memory(
+        route: Route, user_id: str, source: str, *, reason: str | None = None, rebuild: bool | None = None,
+        background: bool | None = None, sync: bool | None = None, **options: Unpack[CallOptions],
+    ) -> Spec[MemoryForget]:
+        """Forget every memory a user got from ``source`` (``MemoryForgetRequest``; GDPR).
+
+        The soft delete runs at once (``deleted_events``); the rebuild that follows runs in the
+        background by default (HTTP 202, a ``job_id`` for :meth:`get_memory_forget_status`).
+        ``sync=True`` (the query) or ``background=False`` wait for it.
+        """
+        body = _fields(user_id=user_id, source=source, reason=reason, rebuild=rebuild, background=background)
+        return route.json(json=body, query={"sync": sync})
+
+    @endpoint("GET", "/memory/forget/{job_id}", ADMIN)
+    def get_memory_forget_status(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[MemoryJob]:
+        """A forget job's status (``processing``, ``completed``, ``failed`` with ``error``)."""
+        return route.json(job_id=job_id)
+
+    @endpoint("GET", "/memory/distilleries", ADMIN)
+    def get_distilleries(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Registered distilleries (503 unless ``memory.distillery.enabled``)."""
+        return route.json()
+
+    @endpoint("POST", "/memory/distilleries", ADMIN)
+    def register_distillery(
+        route: Route, name: str, public_key: str, *, description: str | None = None,
+        scope: Mapping[str, Any] | None = None, trust_level: str | None = None, **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Register an on-premises distillery by its Ed25519 public key (``DistilleryRegistration``)."""
+        body = _fields(name=name, public_key=public_key, description=description,
+                       scope=dict(scope) if scope is not None else None, trust_level=trust_level)
+        return route.json(json=body)
+
+    @endpoint("DELETE", "/memory/distilleries/{distillery_id}", ADMIN)
+    def revoke_distillery(route: Route, distillery_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Revoke a distillery: its later batches are refused (410)."""
+        return route.json(distillery_id=distillery_id)
+
     # Scheduler ----------------------------------------------------------------------------------------
     @endpoint("GET", "/scheduler", ADMIN)
-    def get_scheduler_config(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_scheduler_config(route: Route, **options: Unpack[CallOptions]) -> Spec[SchedulerConfig]:
         """Scheduler configuration (admin)."""
         return route.json()
 
     @endpoint("GET", "/scheduler/jobs", EITHER)
-    def get_scheduler_jobs(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_scheduler_jobs(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[ScheduledJobList]:
         """A user's jobs (filtered by ``X-Muxi-User-ID``; the official SDK used a query parameter)."""
         return route.json(end_user=user_id)
 
     @endpoint("GET", "/scheduler/jobs/{job_id}", ADMIN)
-    def get_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[ScheduledJobInfo]:
         """One job (admin)."""
         return route.json(job_id=job_id)
 
     @endpoint("POST", "/scheduler/jobs", ADMIN, idempotent=True)
     def create_scheduler_job(
         route: Route, job_type: str, schedule: str, message: str, user_id: str, **options: Unpack[CallOptions]
-    ) -> Spec[Result]:
+    ) -> Spec[CreatedJob]:
         """Create a ``one_time`` or ``recurring`` job owned by ``user_id`` (sent as the user header)."""
         return route.json(json={"type": job_type, "schedule": schedule, "message": message}, end_user=user_id)
 
     @endpoint("PUT", "/scheduler/jobs/{job_id}", ADMIN)
-    def update_scheduler_job(route: Route, /, job_id: str, **kwargs: Any) -> Spec[Result]:
-        """Update a job's fields (admin)."""
-        return route.json(job_id=job_id, json=kwargs)
+    def update_scheduler_job(route: Route, /, job_id: str, **fields: Unpack[JobUpdateCall]) -> Spec[ScheduledJobInfo]:
+        """Update a job's ``message``, ``schedule`` or ``title`` (``ScheduledJobUpdate``; admin).
+
+        A recurring job is replaced: the answer is a new job, with a new id (docs/runtime.md).
+        """
+        return route.json(job_id=job_id, json=dict(fields))
 
     @endpoint("DELETE", "/scheduler/jobs/{job_id}", ADMIN)
     def delete_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[None]:
@@ -538,23 +792,23 @@ class FormationAPI(CallFactory):
         return route.nothing(job_id=job_id)
 
     @endpoint("POST", "/scheduler/jobs/{job_id}/pause", ADMIN)
-    def pause_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def pause_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[JobState]:
         """Pause a job (admin)."""
         return route.json(job_id=job_id)
 
     @endpoint("POST", "/scheduler/jobs/{job_id}/resume", ADMIN)
-    def resume_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def resume_scheduler_job(route: Route, job_id: str, **options: Unpack[CallOptions]) -> Spec[JobState]:
         """Resume a job (admin)."""
         return route.json(job_id=job_id)
 
     # Triggers, SOPs (client key) ------------------------------------------------------------------------
     @endpoint("GET", "/triggers", CLIENT)
-    def get_triggers(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_triggers(route: Route, **options: Unpack[CallOptions]) -> Spec[TriggerList]:
         """Triggers."""
         return route.json()
 
     @endpoint("GET", "/triggers/{name}", CLIENT)
-    def get_trigger(route: Route, name: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_trigger(route: Route, name: str, **options: Unpack[CallOptions]) -> Spec[Trigger]:
         """One trigger."""
         return route.json(name=name)
 
@@ -568,7 +822,7 @@ class FormationAPI(CallFactory):
         user_id: str = "",
         session_id: str | None = None,
         **options: Unpack[CallOptions],
-    ) -> Spec[Result]:
+    ) -> Spec[TriggerResult]:
         """Fire a trigger: ``{"status": "completed", "content"}``, or ``{"status": "processing"}`` async.
 
         The runtime wants ``{"data": ..., "use_async": ...}`` (the official SDK sent the raw data
@@ -580,32 +834,32 @@ class FormationAPI(CallFactory):
         return route.json(name=name, json=body, end_user=user_id)
 
     @endpoint("GET", "/sops", CLIENT)
-    def get_sops(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_sops(route: Route, **options: Unpack[CallOptions]) -> Spec[SopList]:
         """Standard operating procedures."""
         return route.json()
 
     @endpoint("GET", "/sops/{name}", CLIENT)
-    def get_sop(route: Route, name: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_sop(route: Route, name: str, **options: Unpack[CallOptions]) -> Spec[Sop]:
         """One SOP."""
         return route.json(name=name)
 
     # Credentials (either key, user) ------------------------------------------------------------------------
     @endpoint("GET", "/credentials/services", EITHER)
-    def list_credential_services(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def list_credential_services(route: Route, **options: Unpack[CallOptions]) -> Spec[CredentialServices]:
         """Services credentials can be stored for."""
         return route.json()
 
     @endpoint("GET", "/credentials", EITHER)
-    def list_credentials(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def list_credentials(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[CredentialList]:
         """A user's credentials."""
         return route.json(end_user=user_id)
 
     @endpoint("POST", "/credentials", EITHER)
     def create_credential(
-        route: Route, user_id: str, payload: dict[str, Any], **options: Unpack[CallOptions]
+        route: Route, user_id: str, payload: CredentialCreate | Mapping[str, Any], **options: Unpack[CallOptions]
     ) -> Spec[Result]:
-        """Store a credential: ``{"service", "name"?, "credential"}``."""
-        return route.json(json=payload, end_user=user_id)
+        """Store a credential: ``{"service", "name"?, "credential"}``. Broken upstream (500, docs/runtime.md)."""
+        return route.json(json=dict(payload), end_user=user_id)
 
     @endpoint("GET", "/credentials/{credential_id}", EITHER)
     def get_credential(route: Route, credential_id: str, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
@@ -624,7 +878,7 @@ class FormationAPI(CallFactory):
     def resolve_user(
         route: Route, identifier: str, create_user: bool = False, *, identifier_type: str | None = None,
         **options: Unpack[CallOptions],
-    ) -> Spec[Result]:
+    ) -> Spec[ResolvedUser]:
         """Resolve an external identifier to a MUXI user.
 
         ``create_user`` is accepted for compatibility but is not a runtime field (it is not sent).
@@ -635,14 +889,16 @@ class FormationAPI(CallFactory):
         return route.json(json=body)
 
     @endpoint("GET", "/users/identifiers/{user_id}", CLIENT)
-    def get_user_identifiers_for_user(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+    def get_user_identifiers_for_user(
+        route: Route, user_id: str, **options: Unpack[CallOptions]
+    ) -> Spec[UserIdentifiers]:
         """A user's linked identifiers (the user is in the path here, not in the user header)."""
         return route.json(user_id=user_id)
 
     @endpoint("POST", "/users/identifiers", CLIENT)
     def link_user_identifier(
         route: Route, muxi_user_id: str, identifiers: list[Any], **options: Unpack[CallOptions]
-    ) -> Spec[Result]:
+    ) -> Spec[LinkedIdentifiers]:
         """Link identifiers to a MUXI user."""
         return route.json(json={"muxi_user_id": muxi_user_id, "identifiers": identifiers})
 
@@ -650,6 +906,65 @@ class FormationAPI(CallFactory):
     def unlink_user_identifier(route: Route, identifier: str, **options: Unpack[CallOptions]) -> Spec[None]:
         """Unlink an identifier."""
         return route.nothing(identifier=identifier)
+
+    @endpoint("GET", "/users/{identifier}", CLIENT)
+    def get_user(route: Route, identifier: str, **options: Unpack[CallOptions]) -> Spec[ResolvedUser]:
+        """The MUXI user an identifier belongs to (404 when unknown; nothing is created)."""
+        return route.json(identifier=identifier)
+
+    @endpoint("GET", "/users/{user_id}/channels", CLIENT)
+    def get_user_channels(route: Route, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """A user's notification channels (503 without a ``proactive`` block in the formation)."""
+        return route.json(user_id=user_id)
+
+    @endpoint("PUT", "/users/{user_id}/channels", CLIENT)
+    def update_user_channels(
+        route: Route, user_id: str, *, preferred_channel: str | None = None,
+        channels: Mapping[str, Mapping[str, Any]] | None = None, timezone: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Set a user's notification channels (``UpdateChannelsRequest``; fields left out stay)."""
+        body = _fields(preferred_channel=preferred_channel, timezone=timezone,
+                       channels={k: dict(v) for k, v in channels.items()} if channels is not None else None)
+        return route.json(user_id=user_id, json=body)
+
+    # Notifications (client key) -------------------------------------------------------------------
+    @endpoint("POST", "/notifications", CLIENT)
+    def send_notification(
+        route: Route, user_id: str, message: str, *, channels: Sequence[str] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Spec[Result]:
+        """Send a proactive notification (``NotificationRequest``; 503 without a ``proactive`` block)."""
+        body = _fields(user_id=user_id, message=message, channels=list(channels) if channels is not None else None)
+        return route.json(json=body)
+
+    # Artifacts (either key, user) ------------------------------------------------------------------
+    @endpoint("GET", "/artifacts", EITHER)
+    def get_artifacts(
+        route: Route, user_id: str, limit: int | None = None, **options: Unpack[CallOptions]
+    ) -> Spec[ArtifactList]:
+        """A user's artifacts, latest versions, most recently used first (``limit`` 1-100)."""
+        return route.json(query={"limit": limit}, end_user=user_id)
+
+    @endpoint("GET", "/artifacts/{artifact_id}", EITHER)
+    def get_artifact(route: Route, artifact_id: str, user_id: str, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """One artifact's metadata and summary (404 ``NOT_FOUND``)."""
+        return route.json(artifact_id=artifact_id, end_user=user_id)
+
+    @endpoint("GET", "/artifacts/{artifact_id}/content", EITHER)
+    def get_artifact_content(
+        route: Route, artifact_id: str, user_id: str, *, version: int | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Spec[bytes]:
+        """An artifact's content as bytes, in its own content type (``version``: an older one)."""
+        return route.raw(artifact_id=artifact_id, query={"version": version}, end_user=user_id)
+
+    @endpoint("GET", "/artifacts/{artifact_id}/versions", EITHER)
+    def get_artifact_versions(
+        route: Route, artifact_id: str, user_id: str, **options: Unpack[CallOptions]
+    ) -> Spec[Result]:
+        """An artifact's version chain."""
+        return route.json(artifact_id=artifact_id, end_user=user_id)
 
     # Audit (admin) ---------------------------------------------------------------------------------------
     @endpoint("GET", "/audit", ADMIN)
@@ -661,7 +976,7 @@ class FormationAPI(CallFactory):
         resource_type: str | None = None,
         since: str | None = None,
         **options: Unpack[CallOptions],
-    ) -> Spec[Result]:
+    ) -> Spec[AuditLog]:
         """Audit entries, optionally filtered."""
         return route.json(query={"limit": limit, "action": action, "resource_type": resource_type, "since": since})
 
@@ -670,19 +985,69 @@ class FormationAPI(CallFactory):
         """Clear the audit log."""
         return route.nothing(query={"confirm": "clear-audit-log"})
 
+    # Tuning (admin): the formation's MUXI.md -------------------------------------------------------
+    @endpoint("GET", "/tuning", ADMIN)
+    def get_tuning(route: Route, **options: Unpack[CallOptions]) -> Spec[Tuning]:
+        """The formation's ``MUXI.md``: ``content`` and ``path`` (both null before the first update)."""
+        return route.json()
+
+    @endpoint("POST", "/tuning", ADMIN)
+    def update_tuning(route: Route, content: str, **options: Unpack[CallOptions]) -> Spec[TuningWritten]:
+        """Replace ``MUXI.md`` (``TuningUpdate``): ``path`` and ``bytes`` written."""
+        return route.json(json={"content": content})
+
+    @endpoint("GET", "/tuning/pending", ADMIN)
+    def get_pending_tuning(route: Route, **options: Unpack[CallOptions]) -> Spec[Tuning]:
+        """The pending ``MUXI.md`` suggestion, if any (``content`` null when none)."""
+        return route.json()
+
+    @endpoint("PATCH", "/tuning/pending", ADMIN)
+    def apply_pending_tuning(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Apply the pending suggestion (404 ``TUNING_NO_PENDING`` when there is none)."""
+        return route.json()
+
+    @endpoint("DELETE", "/tuning/pending", ADMIN)
+    def dismiss_pending_tuning(route: Route, **options: Unpack[CallOptions]) -> Spec[Result]:
+        """Dismiss the pending suggestion (404 ``TUNING_NO_PENDING`` when there is none)."""
+        return route.json()
+
+    @endpoint("POST", "/tuning/run", ADMIN)
+    def run_tuning(route: Route, **options: Unpack[CallOptions]) -> Spec[TuningRun]:
+        """Run a tuning pass now: what it read, wrote and benchmarked."""
+        return route.json()
+
     # Helpers (several calls) ---------------------------------------------------------------------------
     @helper
     def wait_for_request(
         self, request_id: str, user_id: str = "", *, timeout: float = 300.0, interval: float = 1.0
-    ) -> PollMachine[Result]:
+    ) -> PollMachine[RequestInfo]:
         """Poll a request until it is finished (``completed``, ``failed``, ``cancelled`` or
         ``awaiting_clarification``) and return its last status: the way to get the result of an
         async chat or trigger without a public webhook URL. ``TimeoutError`` after ``timeout`` s.
+
+        For its first 10 seconds a 404 is polled again: the runtime tracks an async request only
+        once its background task starts, after answering (docs/runtime.md).
         """
         return PollMachine(
             lambda: FormationAPI.get_request_status.prepare(self, request_id, user_id),
             request_finished, settings=self.settings, timeout=timeout, interval=interval,
-            what=f"request {request_id}",
+            what=f"request {request_id}", unknown_for=UNTRACKED_SECONDS,
+        )
+
+    @helper
+    def get_all_session_messages(
+        self, session_id: str, user_id: str, *, max_messages: int = MAX_SESSION_MESSAGES
+    ) -> SessionMessagesMachine[SessionMessages]:
+        """Every message of a session, oldest first, in one ``GET /sessions/{id}/messages``.
+
+        The runtime answers the oldest ``limit`` messages and ignores ``before``, so it cannot be
+        paged; this asks for up to ``max_messages`` (at most 1000, the runtime's bound) and raises
+        ``LimitExceededError`` when the session has more, rather than returning a truncated list
+        (docs/runtime.md).
+        """
+        return SessionMessagesMachine(
+            lambda limit: FormationAPI.get_session_messages.prepare(self, session_id, user_id, limit=limit),
+            session_id=session_id, max_messages=max_messages, settings=self.settings,
         )
 
     # Streams ------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""The two JSON envelopes MUXI speaks, unwrapped (for clients) -- and built, for the client tests.
+"""The two JSON envelopes MUXI speaks, unwrapped into results (docs/protocol.md §3, §9).
 
-The local server builds its own (``muxi_testing.envelopes``, with the runtime's code-to-type
-table); the builders here remain only while client tests still import them.
+Only the client's half lives here; the local server builds envelopes with its own code
+(``muxi_testing.envelopes``), so a mistake in one cannot hide in the other.
 
 Control plane (the MUXI server): ``{"success": true, "data": {...}}`` and errors
 ``{"error": "<reason phrase>", "message": "...", "code": <status int>}``.
@@ -16,29 +16,9 @@ from http import HTTPStatus
 from typing import Any
 
 __all__ = [
-    "RUNTIME_ERROR_CODES",
-    "control_error",
-    "control_success",
     "reason_phrase",
-    "runtime_error",
-    "runtime_success",
     "unwrap",
 ]
-
-# Runtime error codes by status (docs/protocol.md §9), and the envelope ``type`` that goes with them.
-RUNTIME_ERROR_CODES: dict[int, tuple[str, str]] = {
-    400: ("INVALID_REQUEST", "error.validation"),
-    401: ("UNAUTHORIZED", "error.authentication"),
-    403: ("FORBIDDEN", "error.authorization"),
-    404: ("RESOURCE_NOT_FOUND", "error.not_found"),
-    405: ("METHOD_NOT_ALLOWED", "error.method_not_allowed"),
-    409: ("CONFLICT", "error.conflict"),
-    422: ("INVALID_PARAMS", "error.validation"),
-    500: ("INTERNAL_ERROR", "error.internal"),
-    501: ("METHOD_NOT_FOUND", "error.not_implemented"),
-    503: ("SERVICE_UNAVAILABLE", "error.unavailable"),
-}
-
 
 def reason_phrase(status: int) -> str:
     """The standard reason phrase for ``status`` (``"Error"`` when unknown)."""
@@ -46,60 +26,6 @@ def reason_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
-
-
-def control_success(data: Any) -> dict[str, Any]:
-    """A control-plane success envelope."""
-    return {"success": True, "data": data}
-
-
-def control_error(status: int, message: str) -> dict[str, Any]:
-    """A control-plane error body, exactly as the MUXI server shapes it."""
-    return {"error": reason_phrase(status), "message": message, "code": status}
-
-
-def runtime_success(
-    data: dict[str, Any],
-    *,
-    request_id: str,
-    timestamp_ms: int,
-    object_type: str = "response",
-    event_type: str = "response",
-    idempotency_key: str | None = None,
-) -> dict[str, Any]:
-    """A runtime success envelope (``data`` is always an object)."""
-    return {
-        "object": object_type,
-        "timestamp": timestamp_ms,
-        "type": event_type,
-        "request": {"id": request_id, "idempotency_key": idempotency_key},
-        "success": True,
-        "error": None,
-        "data": data,
-    }
-
-
-def runtime_error(
-    status: int,
-    message: str,
-    *,
-    request_id: str,
-    timestamp_ms: int,
-    code: str | None = None,
-    data: Any = None,
-    idempotency_key: str | None = None,
-) -> dict[str, Any]:
-    """A runtime error envelope; ``code`` defaults to the runtime's code for ``status``."""
-    default_code, event_type = RUNTIME_ERROR_CODES.get(status, ("INTERNAL_ERROR", "error.internal"))
-    return {
-        "object": "error",
-        "timestamp": timestamp_ms,
-        "type": event_type,
-        "request": {"id": request_id, "idempotency_key": idempotency_key},
-        "success": False,
-        "error": {"code": code or default_code, "message": message, "data": data},
-        "data": {},
-    }
 
 
 def unwrap(body: Any) -> Any:

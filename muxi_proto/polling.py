@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from .call import CallMachine, CallSettings, CallState, Done, Fail, OpenStream, ReadBody, Send, Sleep
-from .errors import CallStateError, ConfigurationError, TimeoutError
+from .errors import CallStateError, ConfigurationError, NotFoundError, TimeoutError
 from .http import Headers, Request
 
 __all__ = ["REQUEST_FINISHED", "PollMachine", "request_finished"]
@@ -39,7 +39,7 @@ class PollMachine(Generic[R]):
     """
 
     __slots__ = ("_between", "_deadline", "_finished", "_inner", "_interval", "_make", "_polls",
-                 "_settings", "_timeout", "_what")
+                 "_settings", "_timeout", "_unknown_until", "_what", "unknown_for")
 
     def __init__(
         self,
@@ -50,6 +50,7 @@ class PollMachine(Generic[R]):
         timeout: float,
         interval: float,
         what: str = "the call",
+        unknown_for: float = 0.0,
     ) -> None:
         for name, value in (("timeout", timeout), ("interval", interval)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -60,6 +61,9 @@ class PollMachine(Generic[R]):
         self._timeout = float(timeout)
         self._interval = float(interval)
         self._what = what
+        #: Seconds from the start during which a 404 means "not there yet": polled again, not raised.
+        self.unknown_for = float(unknown_for)
+        self._unknown_until = 0.0
         self._inner: CallMachine[R] | None = None
         self._between = False
         self._deadline = 0.0
@@ -97,7 +101,9 @@ class PollMachine(Generic[R]):
         if self._inner is not None:
             raise CallStateError(message="start() is not valid once polling has started (see docs/drivers.md)",
                                  details={"state": self.state.value, "event": "start"})
-        self._deadline = self._settings.timer() + self._timeout
+        started = self._settings.timer()
+        self._deadline = started + self._timeout
+        self._unknown_until = started + min(self.unknown_for, self._timeout)
         return self._next()
 
     def resume(self) -> Send:
@@ -141,9 +147,13 @@ class PollMachine(Generic[R]):
         return self._inner.start()
 
     def _after(self, step: Done[R] | Fail | Send) -> Done[R] | Fail | Send | Sleep:
+        now = self._settings.timer()
+        if isinstance(step, Fail) and isinstance(step.error, NotFoundError) and now < self._unknown_until:
+            self._between = True  # not known yet (an async request the runtime has not tracked yet)
+            return Sleep(min(self._interval, self._unknown_until - now))
         if not isinstance(step, Done) or self._finished(step.result):
             return step
-        remaining = self._deadline - self._settings.timer()
+        remaining = self._deadline - now
         if remaining <= 0:
             return Fail(TimeoutError(
                 message=f"{self._what} still in flight after {self._timeout:g} s ({self._polls} polls)",

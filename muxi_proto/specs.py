@@ -140,8 +140,9 @@ class Route:
         )
 
     # The shapes of answer an endpoint can have; each returns the spec for these arguments.
-    def json(self, **kwargs: Any) -> Spec[Result]:
-        """A JSON answer (envelope unwrapped)."""
+    def json(self, **kwargs: Any) -> Spec[Any]:
+        """A JSON answer (envelope unwrapped), typed by the endpoint's declared result
+        (``Spec[AgentList]``: :mod:`muxi_proto.types`)."""
         return Spec(self.operation(**kwargs))
 
     def nothing(self, **kwargs: Any) -> Spec[None]:

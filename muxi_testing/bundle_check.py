@@ -86,6 +86,10 @@ def _take(archive: tarfile.TarFile, member: tarfile.TarInfo, tops: set[str], fil
         raise BundleRefused(f"unsafe path in bundle: {name}")
     if not (member.isfile() or member.isdir()):
         raise BundleRefused(f"unsupported entry type in bundle: {name}")
+    if member.isfile() and name.endswith("/"):
+        # Tar readers disagree on it (Go keeps a regular file, Python's tarfile and some extractors
+        # a directory): refused, as the client refuses it, rather than guessed.
+        raise BundleRefused(f"a regular file named like a directory: {name}")
     if not parts:
         return
     tops.add(parts[0])

@@ -36,6 +36,7 @@ from muxi_proto.api import Endpoint, StreamEndpoint
 from muxi_proto.endpoints import FormationAPI, ServerAPI
 from muxi_proto.errors import (
     ConflictError,
+    LimitExceededError,
     MuxiError,
     NotFoundError,
     ServerError,
@@ -631,7 +632,7 @@ def get_llm_settings(env: Env) -> Flow:
 @formation
 def get_logging_config(env: Env) -> Flow:
     got = yield call("get_logging_config")  # no logging section: an empty data object
-    assert set(got) == {"request_id", "timestamp", "idempotency_key"}
+    assert set(got) == {"request_id", "timestamp"}  # the key is echoed by the idempotent routes only
 
 
 @formation
@@ -644,13 +645,13 @@ def get_logging_destinations(env: Env) -> Flow:
 @formation
 def get_async_config(env: Env) -> Flow:
     got = yield call("get_async_config")  # no async section: an empty data object
-    assert set(got) == {"request_id", "timestamp", "idempotency_key"}
+    assert set(got) == {"request_id", "timestamp"}  # the key is echoed by the idempotent routes only
 
 
 @formation
 def get_a2a_config(env: Env) -> Flow:
     got = yield call("get_a2a_config")  # no a2a section: an empty data object
-    assert set(got) == {"request_id", "timestamp", "idempotency_key"}
+    assert set(got) == {"request_id", "timestamp"}  # the key is echoed by the idempotent routes only
 
 
 @formation
@@ -669,7 +670,7 @@ def get_overlord_soul(env: Env) -> Flow:
 @formation
 def get_memory_config(env: Env) -> Flow:
     got = yield call("get_memory_config")  # no memory section: an empty data object
-    assert set(got) == {"request_id", "timestamp", "idempotency_key"}
+    assert set(got) == {"request_id", "timestamp"}  # the key is echoed by the idempotent routes only
 
 
 @formation
@@ -1181,6 +1182,296 @@ def stream_request(env: Env) -> Flow:
     assert (broken.status_code, broken.code) == (500, "INTERNAL_ERROR")
 
 
+# Operations the official SDK has no method for (docs/api-coverage.md); recorded in default/agents.json,
+# memory.json, memory_admin.json, users.json, tuning.json, artifacts.json, secrets.json ----------------------
+
+NO_SOURCES = "Agent 'assistant' has no remote knowledge sources"
+NO_DISTILLERY = "Memory distillery is not enabled for this formation (memory.distillery.enabled)"
+NO_PROACTIVE = "Proactive notifications are not configured for this formation (missing 'proactive' block)"
+NO_EMBEDDER = "Repo has no ONNX weights"  # the runtime's default local embedding model, missing offline
+
+
+@formation
+def sync_agent_knowledge(env: Env) -> Flow:
+    none = yield fails(ValidationError, "sync_agent_knowledge", "assistant", source_id="docs")
+    assert (none.status_code, none.code, none.message) == (400, "INVALID_REQUEST", NO_SOURCES)
+    missing = yield fails(NotFoundError, "sync_agent_knowledge", f"nobody-{env.n}")
+    assert missing.code == "AGENT_NOT_FOUND"
+
+
+@formation
+def rebuild_knowledge(env: Env) -> Flow:
+    every = yield call("rebuild_knowledge")
+    assert sorted(every["agents"]) == ["assistant", "muxi-generalist"] and every["source_id"] is None
+    one = yield call("rebuild_knowledge", agent_id="assistant", source_id="docs")
+    assert one["agents"] == {"assistant": {"rebuilt": [], "failed": [], "skipped": []}} and one["source_id"] == "docs"
+    yield fails(NotFoundError, "rebuild_knowledge", agent_id=f"nobody-{env.n}")
+
+
+@formation
+def get_skills(env: Env) -> Flow:
+    broken = yield fails(ServerError, "get_skills")  # docs/runtime.md: broken upstream
+    assert (broken.status_code, broken.code) == (500, "INTERNAL_ERROR") and "create_success_response" in broken.message
+
+
+@formation
+def get_skill(env: Env) -> Flow:
+    broken = yield fails(ServerError, "get_skill", "pdf")
+    assert broken.status_code == 500 and "unexpected keyword argument 'status_code'" in broken.message
+
+
+@formation
+def get_agent_skills(env: Env) -> Flow:
+    broken = yield fails(ServerError, "get_agent_skills", "assistant")
+    assert broken.status_code == 500 and "create_success_response" in broken.message
+
+
+@formation
+def reload_secrets(env: Env) -> Flow:
+    env.fc.create_secret(_key(env), "value-123456789")
+    got = yield call("reload_secrets")
+    assert got["message"] == "Secrets reloaded successfully using add-or-override merge semantics"
+    assert (got["added"], got["overwritten"], got["preserved"]) == ([], [], [])
+    assert got["count"] == env.fc.get_secrets()["count"]
+
+
+@formation
+def get_all_buffers(env: Env) -> Flow:
+    env.chat("fill the buffer")
+    got = yield call("get_all_buffers")
+    assert got["buffers"][0]["total_entries"] == env.fc.get_buffer_stats()["total_entries"] >= 2
+
+
+@formation
+def ingest_memories(env: Env) -> Flow:
+    got = yield call("ingest_memories", env.user, [{"content": "Plays the cello", "source": "crm",
+                                                    "source_id": f"c-{env.n}"}, {"content": "no source"}])
+    assert [i["status"] for i in got["items"]] == ["accepted", "invalid"]
+    assert got["counts"] == {"accepted": 1, "duplicate": 0, "invalid": 1}
+    assert got["status_url"] == f"/v1/memories/ingestion/{got['processing_id']}"
+    empty = yield fails(ValidationError, "ingest_memories", env.user, [])
+    assert (empty.status_code, empty.message) == (422, "'items' must contain at least one item")
+
+
+@formation
+def get_memory_ingestion_status(env: Env) -> Flow:
+    accepted = env.fc.ingest_memories(env.user, [{"content": "Likes tea", "source": "crm", "source_id": f"t{env.n}"}])
+    got = yield call("get_memory_ingestion_status", accepted["processing_id"], env.user)
+    assert (got["status"], got["counts"]) == ("completed", {"stored": 1, "filtered": 0, "failed": 0})
+    assert [(i["source"], i["source_id"], i["disposition"]) for i in got["items"]] == [("crm", f"t{env.n}", "stored")]
+    missing = yield fails(NotFoundError, "get_memory_ingestion_status", f"ing_missing{env.n}", env.user)
+    assert "completed results are retained for 5 minutes" in missing.message
+
+
+@formation
+def get_memory_provenance(env: Env) -> Flow:
+    neither = yield fails(ValidationError, "get_memory_provenance", env.user)
+    assert neither.message == "Provide 'entity' (a knowledge graph entity name) or 'event_id'"
+    entity = yield fails(NotFoundError, "get_memory_provenance", env.user, entity="mango")
+    assert entity.message == "Unknown entity 'mango'"
+
+
+@formation
+def ingest_distilled_memories(env: Env) -> Flow:
+    off = yield fails(ServerError, "ingest_distilled_memories", b'{"batch_id":"b"}', distillery_id="d",
+                      signature="c2ln", timestamp=1)
+    assert (off.status_code, off.code, off.message) == (503, "SERVICE_UNAVAILABLE", NO_DISTILLERY)
+
+
+@formation
+def get_distilled_status(env: Env) -> Flow:
+    off = yield fails(ServerError, "get_distilled_status", f"dst_{env.n}")
+    assert (off.status_code, off.message) == (503, NO_DISTILLERY)
+
+
+@formation
+def get_history(env: Env) -> Flow:
+    got = yield call("get_history", env.user, limit=2, include_sources=True, date_from="2020-01-01")
+    assert (got["entries"], got["count"]) == ([], 0)
+    bad = yield fails(ValidationError, "get_history", env.user, limit=0)
+    assert bad.status_code == 422
+
+
+@formation
+def rebuild_memory(env: Env) -> Flow:
+    dry = yield call("rebuild_memory", env.user, dry_run=True)
+    assert dry["dry_run"] is True and sorted(dry["projections"]) == ["artifact_metadata", "captains_log",
+                                                                      "flat_facts", "knowledge_graph"]
+    job = yield call("rebuild_memory", env.user)  # in the background: HTTP 202 and a job
+    assert (job["status"], job["status_url"]) == ("processing", f"/memory/rebuild/{job['job_id']}")
+    inline = yield fails(ServerError, "rebuild_memory", env.user, background=False)
+    assert inline.status_code == 500 and NO_EMBEDDER in inline.message
+
+
+@formation
+def get_memory_rebuild_status(env: Env) -> Flow:
+    job = env.fc.rebuild_memory(env.user)
+    got = yield call("get_memory_rebuild_status", job["job_id"])
+    assert (got["job_id"], got["status"]) == (job["job_id"], "failed") and NO_EMBEDDER in got["error"]
+    yield fails(NotFoundError, "get_memory_rebuild_status", f"job_missing{env.n}")
+
+
+@formation
+def lint_memory(env: Env) -> Flow:
+    off = yield fails(ServerError, "lint_memory", user_id=env.user)
+    assert (off.status_code, off.message) == (503, "Memory lint is not configured (declare a 'memory.lint' block)")
+
+
+@formation
+def backfill_memory(env: Env) -> Flow:
+    broken = yield fails(ServerError, "backfill_memory", env.user)
+    assert broken.status_code == 500 and broken.message.startswith("Failed to backfill memory events: ")
+
+
+@formation
+def forget_memory(env: Env) -> Flow:
+    job = yield call("forget_memory", env.user, "gmail")
+    assert (job["source"], job["deleted_events"], job["status"]) == ("gmail", 0, "processing")
+    kept = yield call("forget_memory", env.user, "gmail", rebuild=False)
+    assert kept["rebuild_required"] == ["artifact_metadata", "captains_log", "flat_facts", "knowledge_graph"]
+    waited = yield fails(ServerError, "forget_memory", env.user, "gmail", sync=True)
+    assert waited.message.startswith("Failed to forget memory source: ")
+
+
+@formation
+def get_memory_forget_status(env: Env) -> Flow:
+    job = env.fc.forget_memory(env.user, "gmail")
+    got = yield call("get_memory_forget_status", job["job_id"])
+    assert got["status"] == "failed" and NO_EMBEDDER in got["error"]
+    yield fails(NotFoundError, "get_memory_forget_status", f"job_missing{env.n}")
+
+
+@formation
+def get_distilleries(env: Env) -> Flow:
+    off = yield fails(ServerError, "get_distilleries")
+    assert (off.status_code, off.message) == (503, NO_DISTILLERY)
+
+
+@formation
+def register_distillery(env: Env) -> Flow:
+    off = yield fails(ServerError, "register_distillery", f"d{env.n}", "not-a-key", trust_level="low")
+    assert off.status_code == 503
+
+
+@formation
+def revoke_distillery(env: Env) -> Flow:
+    off = yield fails(ServerError, "revoke_distillery", f"dist_{env.n}")
+    assert off.status_code == 503
+
+
+@formation
+def get_user(env: Env) -> Flow:
+    muxi_user_id = _resolved(env)
+    got = yield call("get_user", f"u{env.n}@example.com")
+    assert (got["muxi_user_id"], got["identifier"]) == (muxi_user_id, f"u{env.n}@example.com")
+    unknown = yield fails(NotFoundError, "get_user", f"nobody-{env.n}")
+    assert unknown.message == f"Identifier not found: 'nobody-{env.n}'"
+
+
+@formation
+def get_user_channels(env: Env) -> Flow:
+    off = yield fails(ServerError, "get_user_channels", _resolved(env))
+    assert (off.status_code, off.message) == (503, NO_PROACTIVE)
+
+
+@formation
+def update_user_channels(env: Env) -> Flow:
+    off = yield fails(ServerError, "update_user_channels", _resolved(env), preferred_channel="email",
+                      channels={"email": {"address": "a@example.com"}}, timezone="UTC")
+    assert (off.status_code, off.message) == (503, NO_PROACTIVE)
+
+
+@formation
+def send_notification(env: Env) -> Flow:
+    off = yield fails(ServerError, "send_notification", _resolved(env), "Your report is ready", channels=["email"])
+    assert (off.status_code, off.message) == (503, NO_PROACTIVE)
+
+
+@formation
+def get_artifacts(env: Env) -> Flow:
+    got = yield call("get_artifacts", env.user, 5)
+    assert (got["artifacts"], got["count"], got["total"]) == ([], 0, 0)
+
+
+@formation
+def get_artifact(env: Env) -> Flow:
+    missing = yield fails(NotFoundError, "get_artifact", f"art_{env.n}", env.user)
+    assert (missing.code, missing.message) == ("NOT_FOUND", f"Artifact 'art_{env.n}' not found")
+
+
+@formation
+def get_artifact_content(env: Env) -> Flow:
+    missing = yield fails(NotFoundError, "get_artifact_content", f"art_{env.n}", env.user, version=2)
+    assert missing.message == f"Artifact 'art_{env.n}' not found"
+
+
+@formation
+def get_artifact_versions(env: Env) -> Flow:
+    yield fails(NotFoundError, "get_artifact_versions", f"art_{env.n}", env.user)
+
+
+@formation
+def get_tuning(env: Env) -> Flow:
+    env.fc.update_tuning(f"# Tuning {env.n}\n\nBe brief.\n")
+    got = yield call("get_tuning")
+    assert got["content"] == f"# Tuning {env.n}\n\nBe brief." and got["path"].endswith("MUXI.md")
+
+
+@formation
+def update_tuning(env: Env) -> Flow:
+    text = f"# Tuning {env.n}\n"
+    got = yield call("update_tuning", text)
+    assert got["bytes"] == len(text.encode()) and got["path"].endswith("MUXI.md")
+    assert env.fc.get_tuning()["content"] == text.strip()
+
+
+@formation
+def get_pending_tuning(env: Env) -> Flow:
+    got = yield call("get_pending_tuning")
+    assert got["content"] is None and got["path"].endswith("PENDING-MUXI.md")
+
+
+@formation
+def apply_pending_tuning(env: Env) -> Flow:
+    none = yield fails(NotFoundError, "apply_pending_tuning")
+    assert (none.code, none.message) == ("TUNING_NO_PENDING", "No pending MUXI.md suggestion to apply")
+
+
+@formation
+def dismiss_pending_tuning(env: Env) -> Flow:
+    none = yield fails(NotFoundError, "dismiss_pending_tuning")
+    assert (none.code, none.message) == ("TUNING_NO_PENDING", "No pending MUXI.md suggestion to dismiss")
+
+
+@formation
+def run_tuning(env: Env) -> Flow:
+    got = yield call("run_tuning")
+    assert (got["trigger"], got["spool_committed"]) == ("manual", False)
+    assert got["benchmark_skipped"] == "bench harness not configured ($MUXI_BENCH_ROOT)"
+
+
+# Helpers (several calls, or one with a check) ------------------------------------------------------------------
+
+
+@formation
+def wait_for_request(env: Env) -> Flow:
+    fired = env.fc.fire_trigger("echo", {"message": f"later {env.n}"}, async_mode=True, user_id=env.user)
+    done = yield call("wait_for_request", fired["request_id"], env.user, timeout=20, interval=0.02)
+    assert (done["request_id"], done["status"], done["result"]) == (fired["request_id"], "completed",
+                                                                    f"later {env.n}")
+
+
+@formation
+def get_all_session_messages(env: Env) -> Flow:
+    for n in range(3):
+        env.chat(f"message {n}")
+    every = yield call("get_all_session_messages", env.session, env.user)
+    assert [m["text"] for m in every["messages"]][::2] == [f"message {n}" for n in range(3)]
+    assert (every["count"], every["has_more"]) == (6, False)
+    too_many = yield fails(LimitExceededError, "get_all_session_messages", env.session, env.user, max_messages=5)
+    assert too_many.details == {"session_id": env.session, "limit": 5, "received": 5}
+
+
 # --- the tests -------------------------------------------------------------------------------------------------
 
 
@@ -1190,6 +1481,7 @@ def _endpoints(api: type) -> set[str]:
 
 def test_every_endpoint_has_a_scenario() -> None:
     expected = {f"server.{n}" for n in _endpoints(ServerAPI)} | {f"formation.{n}" for n in _endpoints(FormationAPI)}
+    expected |= {f"formation.{n}" for n in FormationAPI.helpers}  # wait_for_request, get_all_session_messages
     assert len(expected) > 90
     assert set(SCENARIOS) - expected == set(), "scenarios for methods that do not exist"
     assert expected - set(SCENARIOS) == set(), "endpoints without a scenario: add one above"

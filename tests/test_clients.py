@@ -17,7 +17,6 @@ import muxi_proto.call as call_module
 from muxi_proto import auth
 from muxi_proto.bundle import pack_directory
 from muxi_proto.config import FormationConfig, ServerConfig
-from muxi_proto.envelopes import control_error, control_success, runtime_error, runtime_success
 from muxi_proto.errors import (
     AuthenticationError,
     BundleError,
@@ -35,6 +34,7 @@ from muxi_proto.errors import (
 from muxi_proto.http import Request, Response
 from muxi_proto.retry import RetryPolicy
 from muxi_proto.streams import ChatAnswer
+from muxi_testing.envelopes import control_error, control_success, runtime_error, runtime_success
 from muxi_transports import (
     AsyncFormationClient,
     AsyncMockTransport,

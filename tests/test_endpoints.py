@@ -23,11 +23,11 @@ from muxi_proto import auth
 from muxi_proto.api import Endpoint, StreamEndpoint
 from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.endpoints import FormationAPI, ServerAPI
-from muxi_proto.envelopes import control_success, runtime_success
 from muxi_proto.errors import ConfigurationError
 from muxi_proto.http import Request, Response
 from muxi_proto.options import CallOptions
 from muxi_proto.requests import Auth
+from muxi_testing.envelopes import control_success, runtime_success
 from muxi_transports import (
     AsyncFormationClient,
     AsyncMockTransport,
@@ -73,6 +73,9 @@ SERVER_WIRE: dict[str, tuple[Any, ...]] = {
 }
 A, C, E = "admin", "client", "either"
 U = "alice"
+AUDIO = {"files": [{"filename": "note.ogg", "content_type": "audio/ogg", "data": "T2dnUw=="}]}
+MESSAGE = {"role": "user", "content": "x", "timestamp": "2026-01-01T10:00:00Z"}
+SIGNED = b'{"batch_id":"b1","events":[]}'
 FORMATION_WIRE: dict[str, tuple[Any, ...]] = {
     "health": ("GET", "/health", None, None, {}, None),
     "get_status": ("GET", "/status", A, None, {}, None),
@@ -99,13 +102,12 @@ FORMATION_WIRE: dict[str, tuple[Any, ...]] = {
     "delete_secret": ("DELETE", "/secrets/API_TOKEN", A, None, {}, None),
     "chat": ("POST", "/chat", C, U, {}, {"message": "hi", "stream": False}),
     "chat_stream": ("POST", "/chat", C, U, {}, {"message": "hi", "stream": True}),
-    "audio_chat": ("POST", "/audiochat", C, U, {}, {"message": "hi", "stream": False}),
-    "audio_chat_stream": ("POST", "/audiochat", C, U, {}, {"message": "hi", "stream": True}),
+    "audio_chat": ("POST", "/audiochat", C, U, {}, {**AUDIO, "stream": False}),
+    "audio_chat_stream": ("POST", "/audiochat", C, U, {}, {**AUDIO, "stream": True}),
     "get_sessions": ("GET", "/sessions", C, U, {"limit": "10"}, None),
     "get_session": ("GET", "/sessions/sess-1", C, U, {}, None),
     "get_session_messages": ("GET", "/sessions/sess-1/messages", C, U, {}, None),
-    "restore_session": ("POST", "/sessions/sess-1/restore", C, U, {}, {"messages": [{"role": "user",
-                                                                                      "content": "x"}]}),
+    "restore_session": ("POST", "/sessions/sess-1/restore", C, U, {}, {"messages": [MESSAGE]}),
     "get_requests": ("GET", "/requests", E, U, {}, None),
     "get_request_status": ("GET", "/requests/req-1", E, U, {}, None),
     "cancel_request": ("DELETE", "/requests/req-1", E, U, {}, None),
@@ -134,7 +136,7 @@ FORMATION_WIRE: dict[str, tuple[Any, ...]] = {
     "get_sop": ("GET", "/sops/refunds", C, None, {}, None),
     "list_credential_services": ("GET", "/credentials/services", E, None, {}, None),
     "list_credentials": ("GET", "/credentials", E, U, {}, None),
-    "create_credential": ("POST", "/credentials", E, U, {}, {"service": "github", "credential": "tok"}),
+    "create_credential": ("POST", "/credentials", E, U, {}, {"service": "github", "credential": {"token": "t"}}),
     "get_credential": ("GET", "/credentials/cred-1", E, U, {}, None),
     "delete_credential": ("DELETE", "/credentials/cred-1", E, U, {}, None),
     "resolve_user": ("POST", "/users/resolve", C, None, {}, {"identifier": "alice@example.com"}),
@@ -144,6 +146,44 @@ FORMATION_WIRE: dict[str, tuple[Any, ...]] = {
     "unlink_user_identifier": ("DELETE", "/users/identifiers/a%40x.io", C, None, {}, None),
     "get_audit_log": ("GET", "/audit", A, None, {}, None),
     "clear_audit_log": ("DELETE", "/audit", A, None, {"confirm": "clear-audit-log"}, None),
+    # Operations the official SDK has no method for (docs/api-coverage.md).
+    "sync_agent_knowledge": ("POST", "/agents/assistant/knowledge/sync", A, None, {}, {"source_id": "docs"}),
+    "rebuild_knowledge": ("POST", "/knowledge/rebuild", A, None, {}, {"agent_id": "assistant"}),
+    "get_skills": ("GET", "/skills", C, None, {}, None),
+    "get_skill": ("GET", "/skills/pdf", C, None, {}, None),
+    "get_agent_skills": ("GET", "/agents/assistant/skills", C, None, {}, None),
+    "reload_secrets": ("POST", "/secrets/reload", A, None, {}, None),
+    "get_all_buffers": ("GET", "/memory/buffers", A, None, {}, None),
+    "ingest_memories": ("POST", "/memories/batch", E, U, {}, {"items": [{"content": "likes tea", "source": "crm"}]}),
+    "get_memory_ingestion_status": ("GET", "/memories/ingestion/ing_1", E, U, {}, None),
+    "get_memory_provenance": ("GET", "/memories/provenance", E, U, {"entity": "tea"}, None),
+    "ingest_distilled_memories": ("POST", "/memories/distilled", E, None, {}, SIGNED),
+    "get_distilled_status": ("GET", "/memories/distilled/dst_1", E, None, {}, None),
+    "get_history": ("GET", "/history", E, U, {"limit": "5", "include_sources": "true"}, None),
+    "rebuild_memory": ("POST", "/memory/rebuild", A, None, {}, {"user_id": U, "dry_run": True}),
+    "get_memory_rebuild_status": ("GET", "/memory/rebuild/job-1", A, None, {}, None),
+    "lint_memory": ("POST", "/memory/lint", A, None, {}, {}),
+    "backfill_memory": ("POST", "/memory/backfill", A, None, {}, {"user_id": U}),
+    "forget_memory": ("POST", "/memory/forget", A, None, {"sync": "true"}, {"user_id": U, "source": "gmail"}),
+    "get_memory_forget_status": ("GET", "/memory/forget/job-1", A, None, {}, None),
+    "get_distilleries": ("GET", "/memory/distilleries", A, None, {}, None),
+    "register_distillery": ("POST", "/memory/distilleries", A, None, {}, {"name": "d1", "public_key": "pk"}),
+    "revoke_distillery": ("DELETE", "/memory/distilleries/dist-1", A, None, {}, None),
+    "get_user": ("GET", "/users/a%40x.io", C, None, {}, None),
+    "get_user_channels": ("GET", "/users/usr_1/channels", C, None, {}, None),
+    "update_user_channels": ("PUT", "/users/usr_1/channels", C, None, {}, {"preferred_channel": "email",
+                                                                           "channels": {"email": {"to": "a@x.io"}}}),
+    "send_notification": ("POST", "/notifications", C, None, {}, {"user_id": "usr_1", "message": "hello"}),
+    "get_artifacts": ("GET", "/artifacts", E, U, {"limit": "5"}, None),
+    "get_artifact": ("GET", "/artifacts/art-1", E, U, {}, None),
+    "get_artifact_content": ("GET", "/artifacts/art-1/content", E, U, {"version": "2"}, None),
+    "get_artifact_versions": ("GET", "/artifacts/art-1/versions", E, U, {}, None),
+    "get_tuning": ("GET", "/tuning", A, None, {}, None),
+    "update_tuning": ("POST", "/tuning", A, None, {}, {"content": "# Be brief"}),
+    "get_pending_tuning": ("GET", "/tuning/pending", A, None, {}, None),
+    "apply_pending_tuning": ("PATCH", "/tuning/pending", A, None, {}, None),
+    "dismiss_pending_tuning": ("DELETE", "/tuning/pending", A, None, {}, None),
+    "run_tuning": ("POST", "/tuning/run", A, None, {}, None),
     "stream_events": ("GET", "/events", E, U, {}, None),
     "stream_logs": ("GET", "/logs", A, None, {"level": "error"}, None),
     "stream_request": ("GET", "/events/sess-1/req-1", E, U, {}, None),
@@ -162,12 +202,12 @@ ARGS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "delete_secret": (("API_TOKEN",), {}),
     "chat": (({"message": "hi"},), {"user_id": U}),
     "chat_stream": (({"message": "hi"},), {"user_id": U}),
-    "audio_chat": (({"message": "hi"},), {"user_id": U}),
-    "audio_chat_stream": (({"message": "hi"},), {"user_id": U}),
+    "audio_chat": ((AUDIO,), {"user_id": U}),
+    "audio_chat_stream": ((AUDIO,), {"user_id": U}),
     "get_sessions": ((U, 10), {}),
     "get_session": (("sess-1", U), {}),
     "get_session_messages": (("sess-1", U), {}),
-    "restore_session": (("sess-1", U, [{"role": "user", "content": "x"}]), {}),
+    "restore_session": (("sess-1", U, [MESSAGE]), {}),
     "get_requests": ((U,), {}),
     "get_request_status": (("req-1", U), {}),
     "cancel_request": (("req-1", U), {}),
@@ -188,13 +228,39 @@ ARGS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "fire_trigger": (("new-order", {"order": 7}), {"async_mode": True, "user_id": U}),
     "get_sop": (("refunds",), {}),
     "list_credentials": ((U,), {}),
-    "create_credential": ((U, {"service": "github", "credential": "tok"}), {}),
+    "create_credential": ((U, {"service": "github", "credential": {"token": "t"}}), {}),
     "get_credential": (("cred-1", U), {}),
     "delete_credential": (("cred-1", U), {}),
     "resolve_user": (("alice@example.com",), {}),
     "get_user_identifiers_for_user": ((U,), {}),
     "link_user_identifier": (("alice", ["a@x.io"]), {}),
     "unlink_user_identifier": (("a@x.io",), {}),
+    "sync_agent_knowledge": (("assistant",), {"source_id": "docs"}),
+    "rebuild_knowledge": ((), {"agent_id": "assistant"}),
+    "get_skill": (("pdf",), {}),
+    "get_agent_skills": (("assistant",), {}),
+    "ingest_memories": ((U, [{"content": "likes tea", "source": "crm"}]), {}),
+    "get_memory_ingestion_status": (("ing_1", U), {}),
+    "get_memory_provenance": ((U,), {"entity": "tea"}),
+    "ingest_distilled_memories": ((SIGNED,), {"distillery_id": "dist-1", "signature": "c2ln", "timestamp": NOW}),
+    "get_distilled_status": (("dst_1",), {}),
+    "get_history": ((U,), {"limit": 5, "include_sources": True}),
+    "rebuild_memory": ((U,), {"dry_run": True}),
+    "get_memory_rebuild_status": (("job-1",), {}),
+    "backfill_memory": ((U,), {}),
+    "forget_memory": ((U, "gmail"), {"sync": True}),
+    "get_memory_forget_status": (("job-1",), {}),
+    "register_distillery": (("d1", "pk"), {}),
+    "revoke_distillery": (("dist-1",), {}),
+    "get_user": (("a@x.io",), {}),
+    "get_user_channels": (("usr_1",), {}),
+    "update_user_channels": (("usr_1",), {"preferred_channel": "email", "channels": {"email": {"to": "a@x.io"}}}),
+    "send_notification": (("usr_1", "hello"), {}),
+    "get_artifacts": ((U, 5), {}),
+    "get_artifact": (("art-1", U), {}),
+    "get_artifact_content": (("art-1", U), {"version": 2}),
+    "get_artifact_versions": (("art-1", U), {}),
+    "update_tuning": (("# Be brief",), {}),
     "stream_events": ((U,), {}),
     "stream_logs": (({"level": "error"},), {}),
     "stream_request": ((U, "sess-1", "req-1"), {}),
@@ -207,6 +273,8 @@ ARGS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
 OFFICIAL_SERVER_METHODS = 21
 OFFICIAL_FORMATION_METHODS = 67
 EXTRA = {"download_formation", "get_mcp_config", "create_secret", "update_secret"}
+# Operations of the runtime the official SDK has no method for (docs/api-coverage.md).
+NEW = 36
 
 
 def _endpoints(api: type[ServerAPI] | type[FormationAPI]) -> dict[str, Endpoint[Any, Any] | StreamEndpoint[Any, Any]]:
@@ -218,7 +286,7 @@ def test_every_endpoint_has_a_wire_entry_and_the_official_count() -> None:
     assert set(server) == set(SERVER_WIRE)
     assert set(formation) == set(FORMATION_WIRE)
     assert len(set(server) - EXTRA) == OFFICIAL_SERVER_METHODS
-    assert len(set(formation) - EXTRA) == OFFICIAL_FORMATION_METHODS
+    assert len(set(formation) - EXTRA) == OFFICIAL_FORMATION_METHODS + NEW
 
 
 def _args(name: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -244,6 +312,8 @@ def _answer(request: Request, *, stream: bool, name: str) -> Response | Streamin
     path = urlsplit(request.url).path
     if path == "/ping":
         return Response(200, (("Content-Type", "text/plain"),), b"pong")
+    if path.endswith("/content"):
+        return Response(200, (("Content-Type", "text/markdown"),), b"# Report\n")
     if path.endswith("/download"):
         return Response(200, (("Content-Type", "application/zip"),), b"PK\x03\x04zip")
     if path.startswith("/rpc/server/logs"):
@@ -288,6 +358,8 @@ def _check_request(request: Request, wire: tuple[Any, ...], base: str) -> None:
         assert f"{FID}/formation.afs" in names
     elif body is None:
         assert request.body == b""
+    elif isinstance(body, bytes):
+        assert request.body == body
     else:
         assert request.header("Content-Type") == "application/json"
         assert json.loads(request.body) == body
@@ -306,6 +378,8 @@ def _expected_result(name: str) -> Callable[[Any], None]:
     def check(result: Any) -> None:
         if name == "ping":
             assert result == "pong"
+        elif name == "get_artifact_content":
+            assert result == b"# Report\n"
         elif name == "download_formation":
             assert result == b"PK\x03\x04zip"
         elif name == "get_server_logs":
@@ -446,3 +520,20 @@ def test_sans_io_api_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     api = FormationAPI()
     assert api.get_status().start().request.url == "http://127.0.0.1:9/v1/status"
     assert repr(api) == "<FormationAPI http://127.0.0.1:9/v1>"
+
+
+def test_a_distilled_batch_goes_out_as_the_signed_bytes_with_its_headers() -> None:
+    op = FormationAPI.ingest_distilled_memories.spec(
+        SIGNED, distillery_id="dist-1", signature="c2ln", timestamp=NOW).operation
+    assert op.body == SIGNED and op.content_type == "application/json"
+    assert dict(op.headers) == {"X-Distillery-ID": "dist-1", "X-Distillery-Signature": "c2ln",
+                                "X-Distillery-Timestamp": str(NOW)}
+
+
+def test_optional_fields_left_at_none_are_not_sent() -> None:
+    op = FormationAPI.forget_memory.spec(U, "gmail").operation
+    assert json.loads(op.body or b"") == {"user_id": U, "source": "gmail"} and op.query == ()
+    op = FormationAPI.forget_memory.spec(U, "gmail", rebuild=False, sync=False).operation
+    assert json.loads(op.body or b"") == {"user_id": U, "source": "gmail", "rebuild": False}
+    assert dict(op.query) == {"sync": "false"}
+    assert json.loads(FormationAPI.sync_agent_knowledge.spec("a").operation.body or b"") == {}

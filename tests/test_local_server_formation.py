@@ -196,6 +196,16 @@ def test_chat_json_matches_the_capture(server: LocalMuxiServer) -> None:
     assert json.dumps(ours, separators=(",", ":"), ensure_ascii=False).encode() == reply.body  # compact
 
 
+def test_only_the_idempotent_routes_echo_the_idempotency_key(server: LocalMuxiServer) -> None:
+    # formation/server/idempotency.py: the key is echoed into the 2xx JSON answers of the three
+    # @idempotent routes (chat, triggers, scheduler jobs); other routes and errors leave it null.
+    key = {"X-Muxi-Idempotency-Key": "k-echo"}
+    status = request(server, "GET", api(server, "/sessions"), headers=client(server, "alice", **key))
+    assert status.status == 200 and status.json()["request"]["idempotency_key"] is None
+    refused = request(server, "POST", api(server, "/chat"), headers=client(server, "alice", **key), json_body={})
+    assert refused.status == 422 and refused.json()["request"]["idempotency_key"] is None
+
+
 def test_chat_validation_and_async_mode(server: LocalMuxiServer) -> None:
     missing = request(server, "POST", api(server, "/chat"), headers=client(server, "u"), json_body={})
     body = _runtime_error(missing, 422, "INVALID_PARAMS")

@@ -79,12 +79,40 @@ def test_gives_up_at_the_deadline_with_the_last_status() -> None:
     assert fail.error.details["phase"] == "total" and fail.error.details["last"]["status"] == "processing"
 
 
+NOT_FOUND = b'{"success": false, "error": {"code": "REQUEST_NOT_FOUND", "message": "no"}}'
+
+
 def test_a_poll_that_fails_fails_the_wait() -> None:
     machine = api(Clock()).wait_for_request("nope", "u")
     machine.start()
+    machine.head(500, JSON_H)
+    fail = machine.body(b'{"success": false, "error": {"code": "INTERNAL_ERROR", "message": "no"}}')
+    assert isinstance(fail, Fail) and fail.error.status_code == 500
+
+
+def test_an_unknown_request_is_polled_again_for_ten_seconds_then_raised() -> None:
+    # The runtime tracks an async trigger's request only once its background task has started, so
+    # the first polls may be 404 (docs/runtime.md); an id that stays unknown fails after 10 s.
+    clock = Clock()
+    machine = api(clock).wait_for_request("req_1", "u", interval=4)
+    machine.start()
     machine.head(404, JSON_H)
-    fail = machine.body(b'{"success": false, "error": {"code": "REQUEST_NOT_FOUND", "message": "no"}}')
-    assert isinstance(fail, Fail) and isinstance(fail.error, NotFoundError)
+    assert machine.body(NOT_FOUND) == Sleep(4.0) and machine.state is CallState.WAITING
+    clock.now += 4
+    machine.resume()
+    machine.head(200, JSON_H)
+    done = machine.body(status_body("completed"))
+    assert isinstance(done, Done) and machine.polls == 2
+    machine = api(clock).wait_for_request("nope", "u", interval=4)
+    machine.start()
+    for wait in (4.0, 4.0, 2.0):  # the last wait is what is left of the 10 s
+        machine.head(404, JSON_H)
+        assert machine.body(NOT_FOUND) == Sleep(wait)
+        clock.now += wait
+        machine.resume()
+    machine.head(404, JSON_H)
+    fail = machine.body(NOT_FOUND)
+    assert isinstance(fail, Fail) and isinstance(fail.error, NotFoundError) and machine.polls == 4
 
 
 @pytest.mark.parametrize("bad", [{"timeout": 0}, {"interval": -1}, {"timeout": "x"}])

@@ -133,17 +133,19 @@ class Call:
         if not keys_equal(given, self.ctx.admin_key_for(self.record.id)):
             raise Reject(401, ADMIN_ONLY, "UNAUTHORIZED")
 
-    def envelope(self, data: dict[str, Any], object_type: str, event_type: str) -> bytes:
+    def envelope(self, data: dict[str, Any], object_type: str, event_type: str, *, echo: bool = False) -> bytes:
+        """A success envelope; ``echo`` puts the idempotency key in it, as the runtime does only on its
+        three idempotent routes (``formation/server/idempotency.py``: ``_echo_key`` on their 2xx JSON)."""
         return py_json(runtime_success(
             data, request_id=self.request_id, timestamp_ms=int(self.now * 1000), object_type=object_type,
-            event_type=event_type, idempotency_key=self.idem_key,
+            event_type=event_type, idempotency_key=self.idem_key if echo else None,
         ))
 
     async def ok(
         self, data: dict[str, Any], object_type: str, event_type: str, *, status: int = 200, cache: bool = False
     ) -> None:
         """A success envelope; ``cache`` keeps it for idempotent replay (docs/protocol.md §9)."""
-        body = self.envelope(data, object_type, event_type)
+        body = self.envelope(data, object_type, event_type, echo=cache)
         if cache and self.idem_key:
             self.rt.idempotency.put(self.inc.path, self.idem_key, status, body, self.now)
         await self.out.send(status, JSON_HEADERS, body)
@@ -161,7 +163,7 @@ class Call:
     async def fail(self, status: int, message: str, code: str | None = None, data: dict[str, Any] | None = None
                    ) -> None:
         body = runtime_error(status, message, request_id=self.request_id, timestamp_ms=int(self.now * 1000),
-                             code=code, data=data, idempotency_key=self.idem_key)
+                             code=code, data=data)  # errors never echo the key
         await self.out.send(status, JSON_HEADERS, py_json(body))
 
 

@@ -16,6 +16,7 @@ header's user while chats are stored under ``"0"`` in single-user mode, so a use
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from .._wire import new_id
@@ -37,6 +38,11 @@ EMBEDDING_MISSING = (
     "PyTorch fallback: pip install 'onellm[local-pytorch]' (Provider: local)"
 )
 PROJECTIONS = ("artifact_metadata", "captains_log", "flat_facts", "knowledge_graph")
+# The classifier of batch ingestion loads another local model, which is missing offline as well.
+CLASSIFIER_MISSING = EMBEDDING_MISSING.replace("[local/nomic-ai/nomic-embed-text-v1.5]",
+                                               "[local/Xenova/multilingual-e5-small]", 1)
+USAGE_FIELDS = ["total", "in", "out", "total_cached", "in_cached", "out_cached"]
+USAGE = [10, 770, 10, 0, 0, 0]  # as recorded for one item with the fake model
 
 
 def _persistent(c: Call, message: str = NO_PERSISTENT) -> None:
@@ -152,12 +158,46 @@ async def ingest_batch(c: Call) -> None:
         processing_id = new_id("ing_")
         data["processing_id"] = processing_id
         data["status_url"] = f"/v1/memories/ingestion/{processing_id}"
+        c.rt.ingestions[processing_id] = _ingested(c, processing_id, items, results)
     await c.ok(data, "memory_ingestion", "memory.ingestion.accepted")
+
+
+def _ingested(c: Call, processing_id: str, items: list[Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The finished ingestion job, as recorded: items classified (the classifier model is missing
+    offline, so every item is ``unknown`` and stored), one model call per item."""
+    done = [r for r in results if r["status"] == "accepted"]
+    model = _text_model(c)
+    usage = [n * len(done) for n in USAGE]
+    return {
+        "processing_id": processing_id, "status": "completed", "created_at": c.now,
+        "completed_at": datetime.fromtimestamp(c.now, tz=timezone.utc).isoformat(),
+        "items": [{
+            "source": items[r["index"]].get("source"), "source_id": items[r["index"]].get("source_id"),
+            "classify_error": CLASSIFIER_MISSING, "classification": {"category": "unknown", "margin": 0.0},
+            "filter_level": "strict", "tier": 2, "tier_reason": "category:unknown", "facts_extracted": 0,
+            "graph_extractions": 0, "disposition": "stored", "index": r["index"], "event_id": r["event_id"],
+        } for r in done],
+        "counts": {"stored": len(done), "filtered": 0, "failed": 0},
+        "usage": {"fields": USAGE_FIELDS, "total": usage, "breakdown": {model: usage}},
+    }
+
+
+def _text_model(c: Call) -> str:
+    llm = c.rt.spec.config.get("llm")
+    models = llm.get("models") if isinstance(llm, dict) else None
+    for entry in models if isinstance(models, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("text"), str):
+            return str(entry["text"])
+    return "openai/gpt-4o-mini"
 
 
 async def ingestion_status(c: Call) -> None:
     c.require_user()
     processing_id = c.params["processing_id"]
+    job = c.rt.ingestions.get(processing_id)
+    if job is not None:
+        await c.ok(dict(job), "memory_ingestion", "memory.ingestion.status")
+        return
     raise Reject(404, f"Unknown or expired processing_id '{processing_id}' (completed results are retained for 5 "
                  "minutes)", "NOT_FOUND")
 
@@ -194,12 +234,26 @@ async def distilled_status(c: Call) -> None:
 async def rebuild(c: Call) -> None:
     _persistent(c, NO_SUBSTRATE)
     dry_run = bool(c.body.get("dry_run"))
+    user_id = c.body["user_id"]
+    if not dry_run and c.body.get("background", True):
+        # As recorded: a background job that fails once it needs the embedding model.
+        job_id = new_id("rebuild_")
+        c.rt.rebuild_jobs[job_id] = {"job_id": job_id, "status": "failed", "error": EMBEDDING_MISSING}
+        await c.ok({"user_id": user_id, "job_id": job_id, "status": "processing",
+                    "status_url": f"/memory/rebuild/{job_id}"}, "memory", "memory.retrieved", status=202)
+        return
+    if not dry_run:
+        raise Reject(500, f"Failed to rebuild projections: {EMBEDDING_MISSING}", "INTERNAL_ERROR")
     await c.ok({"user_id": c.body["user_id"], "dry_run": dry_run, "projections": {
         name: {"events": 0, "applied": 0, "failed": 0, "dry_run": dry_run} for name in PROJECTIONS}},
         "memory", "memory.retrieved")
 
 
 async def rebuild_status(c: Call) -> None:
+    job = c.rt.rebuild_jobs.get(c.params["job_id"])
+    if job is not None:
+        await c.ok(dict(job), "memory", "memory.retrieved")
+        return
     raise Reject(404, f"Unknown or expired rebuild job '{c.params['job_id']}'", "NOT_FOUND")
 
 
@@ -215,6 +269,12 @@ async def backfill(c: Call) -> None:
 
 async def forget(c: Call) -> None:
     _persistent(c, NO_SUBSTRATE)
+    done = {"user_id": c.body["user_id"], "source": c.body["source"], "deleted_events": 0, "grace_period_days": 30}
+    if c.body.get("rebuild") is False:
+        await c.ok({**done, "rebuild_required": list(PROJECTIONS)}, "memory", "memory.deleted")
+        return
+    if c.query.get("sync") or c.body.get("background") is False:
+        raise Reject(500, f"Failed to forget memory source: {EMBEDDING_MISSING}", "INTERNAL_ERROR")
     job_id = new_id("forget_")
     c.rt.forget_jobs[job_id] = {"job_id": job_id, "status": "failed", "error": EMBEDDING_MISSING}
     await c.ok({"user_id": c.body["user_id"], "source": c.body["source"], "deleted_events": 0,

@@ -99,6 +99,8 @@ class RuntimeState:
         self.audit: deque[dict[str, Any]] = deque(maxlen=MAX_AUDIT)
         self.tuning: str | None = None
         self.forget_jobs: dict[str, dict[str, Any]] = {}
+        self.rebuild_jobs: dict[str, dict[str, Any]] = {}
+        self.ingestions: dict[str, dict[str, Any]] = {}
         self.idempotency = IdempotencyCache()
         self.events: Feed[dict[str, Any]] = Feed()
         self.logs: Feed[dict[str, Any]] = Feed()

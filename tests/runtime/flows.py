@@ -15,17 +15,20 @@ the flow at the ``yield`` that caused it, so failures point at the step in the s
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
+
+import anyio
 
 from muxi_proto.errors import MuxiError
 from muxi_proto.http import Headers
 from tests.httpserver import HTTPTestServer
 
 __all__ = [
-    "Call", "Fails", "Flow", "OpenStream", "StreamResult", "WaitFor",
-    "call", "fails", "run_async", "run_sync", "stream", "wait_for",
+    "CALLED", "Call", "Fails", "Flow", "OpenStream", "Poll", "StreamResult", "WaitFor",
+    "call", "fails", "poll", "run_async", "run_sync", "stream", "wait_for",
 ]
 
 
@@ -65,6 +68,16 @@ class StreamResult:
 
 
 @dataclass(frozen=True)
+class Poll(Call):
+    """Call a method every ``interval`` seconds until ``until(result)`` holds (the flow receives that
+    result), or fail with AssertionError after ``timeout`` seconds with the last result."""
+
+    until: Callable[[Any], bool] = bool
+    timeout: float = 60.0
+    interval: float = 0.2
+
+
+@dataclass(frozen=True)
 class WaitFor:
     """Wait (with a deadline) until ``predicate(server)`` holds; the flow receives True or False."""
 
@@ -89,8 +102,17 @@ def stream(method: str, *args: Any, limit: int | None = None, **kwargs: Any) -> 
     return OpenStream(method, args, kwargs, limit)
 
 
+def poll(method: str, *args: Any, until: Callable[[Any], bool], timeout: float = 60.0, **kwargs: Any) -> Poll:
+    return Poll(method, args, kwargs, until=until, timeout=timeout)
+
+
 def wait_for(server: HTTPTestServer, predicate: Callable[[HTTPTestServer], bool], timeout: float) -> WaitFor:
     return WaitFor(server, predicate, timeout)
+
+
+#: Every client method a flow has called in this session (tests/runtime/test_formation.py checks
+#: that each formation method was called against the runtime at least once).
+CALLED: set[str] = set()
 
 
 def _unexpected_success(step: Fails, result: Any) -> AssertionError:
@@ -104,11 +126,18 @@ def run_sync(flow: Flow, client: Any) -> None:
         if isinstance(step, WaitFor):
             return True, step.server.wait_until(step.predicate, step.timeout)
         method = getattr(client, step.method)
+        CALLED.add(step.method)
         try:
             if isinstance(step, OpenStream):
                 with method(*step.args, **step.kwargs) as events:
                     got = list(itertools.islice(events, step.limit))
                     result: Any = StreamResult(events.headers, got)
+            elif isinstance(step, Poll):
+                deadline = time.monotonic() + step.timeout
+                while not step.until(result := method(*step.args, **step.kwargs)):
+                    if time.monotonic() > deadline:
+                        return False, AssertionError(f"{step.method}: still {result!r:.300} after {step.timeout}s")
+                    time.sleep(step.interval)
             else:
                 result = method(*step.args, **step.kwargs)
         except Exception as exc:
@@ -144,6 +173,7 @@ async def _perform_async(step: Step, client: Any) -> tuple[bool, Any]:
     if isinstance(step, WaitFor):
         return True, await step.server.wait_until_async(step.predicate, step.timeout, poll=0.05)
     method = getattr(client, step.method)
+    CALLED.add(step.method)
     try:
         if isinstance(step, OpenStream):
             async with await method(*step.args, **step.kwargs) as events:
@@ -154,6 +184,12 @@ async def _perform_async(step: Step, client: Any) -> tuple[bool, Any]:
                         if step.limit is not None and len(got) >= step.limit:
                             break
                 result: Any = StreamResult(events.headers, got)
+        elif isinstance(step, Poll):
+            deadline = time.monotonic() + step.timeout
+            while not step.until(result := await method(*step.args, **step.kwargs)):
+                if time.monotonic() > deadline:
+                    return False, AssertionError(f"{step.method}: still {result!r:.300} after {step.timeout}s")
+                await anyio.sleep(step.interval)
         else:
             result = await method(*step.args, **step.kwargs)
     except Exception as exc:

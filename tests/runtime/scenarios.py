@@ -15,11 +15,11 @@ from typing import Any
 
 from conftest import Context
 from fake_llm import ANSWER
-from flows import Flow, call, fails, stream, wait_for
+from flows import Flow, call, fails, poll, stream, wait_for
 from harness import FORMATION_ID
 
 from muxi import webhook
-from muxi.errors import ConflictError, NotFoundError, ServerError, ValidationError
+from muxi.errors import ConflictError, LimitExceededError, NotFoundError, ServerError, ValidationError
 from tests.httpserver import HTTPTestServer
 
 MASK = "\u2022"  # the bullet the runtime masks secret values with
@@ -370,6 +370,9 @@ def flow_trigger_async_webhook(ctx: Context) -> Flow:
                        user_id=ctx.name("user"))
     assert fired["status"] == "processing"
     request_id = fired["request_id"]
+    # The same result without a webhook: poll the request tracker until the request is finished.
+    finished = yield call("wait_for_request", request_id, ctx.name("user"), timeout=WEBHOOK_TIMEOUT, interval=0.2)
+    assert (finished["request_id"], finished["status"]) == (request_id, "completed")
 
     arrived = yield wait_for(ctx.webhooks, _webhook_for(request_id), WEBHOOK_TIMEOUT)
     assert arrived, f"no webhook for {request_id} within {WEBHOOK_TIMEOUT:.0f}s"
@@ -495,6 +498,188 @@ def flow_audio_chat_needs_files(ctx: Context) -> Flow:
         assert bad.details["error"]["data"]["validation_errors"][0]["field"] == "files"
 
 
+# --- operations the official SDK has no method for (docs/api-coverage.md) ----------------------------
+
+NO_SOURCES = "Agent 'assistant' has no remote knowledge sources"
+NO_DISTILLERY = "Memory distillery is not enabled for this formation (memory.distillery.enabled)"
+NO_PROACTIVE = "Proactive notifications are not configured for this formation (missing 'proactive' block)"
+NO_LINT = "Memory lint is not configured (declare a 'memory.lint' block)"
+# The runtime's default local embedding and classifier models are not installed offline (docs/runtime.md).
+NO_EMBEDDER = "Repo has no ONNX weights and sentence-transformers is not installed"
+PROJECTIONS = ["artifact_metadata", "captains_log", "flat_facts", "knowledge_graph"]
+
+
+def _settled(result: Any) -> bool:
+    return result.get("status") not in ("queued", "processing")
+
+
+def flow_knowledge(ctx: Context) -> Flow:
+    for source in (None, "docs"):
+        none = yield fails(ValidationError, "sync_agent_knowledge", "assistant", source_id=source)
+        assert (none.code, none.status_code, none.message) == ("INVALID_REQUEST", 400, NO_SOURCES)
+    missing = yield fails(NotFoundError, "sync_agent_knowledge", "no-such-agent")
+    assert missing.code == "AGENT_NOT_FOUND"
+
+    every = yield call("rebuild_knowledge")
+    assert sorted(every["agents"]) == ["assistant", "muxi-generalist"] and every["source_id"] is None
+    one = yield call("rebuild_knowledge", agent_id="assistant", source_id="docs")
+    assert one["agents"] == {"assistant": {"rebuilt": [], "failed": [], "skipped": []}}
+    assert one["source_id"] == "docs"
+
+
+def flow_skills_broken_upstream(ctx: Context) -> Flow:
+    # The skills routes call the runtime's response helpers with the wrong arguments (docs/runtime.md).
+    for method, args in (("get_skills", ()), ("get_agent_skills", ("assistant",))):
+        broken = yield fails(ServerError, method, *args)
+        assert (broken.code, broken.status_code) == ("INTERNAL_ERROR", 500)
+        assert "create_success_response() missing 2 required positional arguments" in broken.message
+    broken = yield fails(ServerError, "get_skill", "no-such-skill")
+    assert broken.message == "create_error_response() got an unexpected keyword argument 'status_code'"
+
+
+def flow_secrets_reload(ctx: Context) -> Flow:
+    got = yield call("reload_secrets")
+    assert got["message"] == "Secrets reloaded successfully using add-or-override merge semantics"
+    assert all(isinstance(got[k], list) for k in ("added", "overwritten", "preserved"))
+    assert isinstance(got["count"], int)
+
+
+def flow_memory_ingestion_history(ctx: Context) -> Flow:
+    user = ctx.name("user")
+    batch = yield call("ingest_memories", user, [
+        {"content": f"Plays the viola {ctx.tag}", "source": "crm", "source_id": f"crm-{ctx.tag}"},
+        {"content": "no source"},
+    ])
+    assert [item["status"] for item in batch["items"]] == ["accepted", "invalid"]
+    assert batch["counts"] == {"accepted": 1, "duplicate": 0, "invalid": 1}
+    status = yield poll("get_memory_ingestion_status", batch["processing_id"], user, until=_settled)
+    assert status["status"] == "completed" and status["counts"]["stored"] == 1
+    assert [(i["source"], i["source_id"]) for i in status["items"]] == [("crm", f"crm-{ctx.tag}")]
+    missing = yield fails(NotFoundError, "get_memory_ingestion_status", f"ing_missing{ctx.tag}", user)
+    assert missing.code == "NOT_FOUND"
+    empty = yield fails(ValidationError, "ingest_memories", user, [])
+    assert (empty.code, empty.status_code) == ("INVALID_PARAMS", 422)
+
+    neither = yield fails(ValidationError, "get_memory_provenance", user)
+    assert neither.message == "Provide 'entity' (a knowledge graph entity name) or 'event_id'"
+    unknown = yield fails(NotFoundError, "get_memory_provenance", user, entity=f"nothing-{ctx.tag}")
+    assert unknown.message == f"Unknown entity 'nothing-{ctx.tag}'"
+
+    history = yield call("get_history", user, limit=5, include_sources=True, date_from="2020-01-01")
+    assert history["count"] == len(history["entries"])
+    bad = yield fails(ValidationError, "get_history", user, limit=0)
+    assert bad.status_code == 422
+
+    buffers = yield call("get_all_buffers")
+    assert {"total_entries", "max_size", "utilization"} <= set(buffers["buffers"][0])
+
+
+def flow_memory_maintenance(ctx: Context) -> Flow:
+    user = ctx.name("user")
+    dry = yield call("rebuild_memory", user, dry_run=True)
+    assert dry["dry_run"] is True and sorted(dry["projections"]) == PROJECTIONS
+    # A real rebuild needs the runtime's default embedding model, which the offline test machine
+    # lacks: the background job fails, the inline one is a 500 (docs/runtime.md).
+    job = yield call("rebuild_memory", user)
+    assert (job["status"], job["status_url"]) == ("processing", f"/memory/rebuild/{job['job_id']}")
+    done = yield poll("get_memory_rebuild_status", job["job_id"], until=_settled)
+    assert done["status"] == "failed" and NO_EMBEDDER in done["error"]
+    inline = yield fails(ServerError, "rebuild_memory", user, background=False)
+    assert inline.status_code == 500 and NO_EMBEDDER in inline.message
+    yield fails(NotFoundError, "get_memory_rebuild_status", f"job_missing{ctx.tag}")
+
+    forget = yield call("forget_memory", user, "chat", reason="user_request")
+    assert (forget["deleted_events"], forget["grace_period_days"], forget["status"]) == (0, 30, "processing")
+    forgotten = yield poll("get_memory_forget_status", forget["job_id"], until=_settled)
+    assert forgotten["status"] == "failed" and NO_EMBEDDER in forgotten["error"]
+    later = yield call("forget_memory", user, "chat", rebuild=False)
+    assert later["rebuild_required"] == PROJECTIONS
+    waited = yield fails(ServerError, "forget_memory", user, "chat", sync=True)
+    assert waited.message.startswith("Failed to forget memory source: ")
+    yield fails(NotFoundError, "get_memory_forget_status", f"job_missing{ctx.tag}")
+
+    backfill = yield fails(ServerError, "backfill_memory", user)
+    assert backfill.status_code == 500 and NO_EMBEDDER in backfill.message
+    lint = yield fails(ServerError, "lint_memory", user_id=user)
+    assert (lint.code, lint.status_code, lint.message) == ("SERVICE_UNAVAILABLE", 503, NO_LINT)
+
+
+def flow_distilleries_need_configuration(ctx: Context) -> Flow:
+    # The test formation has no `memory.distillery` block: every distillery route says so (503).
+    calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+        ("get_distilleries", (), {}),
+        ("register_distillery", (f"d-{ctx.tag}", "not-a-key"), {"trust_level": "low"}),
+        ("revoke_distillery", (f"dist_{ctx.tag}",), {}),
+        ("ingest_distilled_memories", (b'{"batch_id":"b1","events":[]}',),
+         {"distillery_id": "d1", "signature": "c2ln", "timestamp": 1}),
+        ("get_distilled_status", (f"dst_{ctx.tag}",), {}),
+    ]
+    for method, args, kwargs in calls:
+        off = yield fails(ServerError, method, *args, **kwargs)
+        assert (off.code, off.status_code, off.message) == ("SERVICE_UNAVAILABLE", 503, NO_DISTILLERY), method
+
+
+def flow_user_lookup_channels_notifications(ctx: Context) -> Flow:
+    email = f"look-{ctx.tag}@example.com"
+    resolved = yield call("resolve_user", email, identifier_type="email")
+    got = yield call("get_user", email)
+    assert (got["identifier"], got["muxi_user_id"]) == (email, resolved["muxi_user_id"])
+    unknown = yield fails(NotFoundError, "get_user", f"nobody-{ctx.tag}")
+    assert unknown.message == f"Identifier not found: 'nobody-{ctx.tag}'"
+
+    # The test formation has no `proactive` block (docs/runtime.md).
+    user = resolved["muxi_user_id"]
+    for method, args, kwargs in (
+        ("get_user_channels", (user,), {}),
+        ("update_user_channels", (user,), {"preferred_channel": "email", "timezone": "UTC",
+                                           "channels": {"email": {"address": email}}}),
+        ("send_notification", (user, f"Hello {ctx.tag}"), {"channels": ["email"]}),
+    ):
+        off = yield fails(ServerError, method, *args, **kwargs)
+        assert (off.code, off.status_code, off.message) == ("SERVICE_UNAVAILABLE", 503, NO_PROACTIVE), method
+
+
+def flow_artifacts(ctx: Context) -> Flow:
+    user = ctx.name("user")
+    listing = yield call("get_artifacts", user, 5)
+    assert (listing["artifacts"], listing["count"], listing["total"]) == ([], 0, 0)
+    for method, kwargs in (("get_artifact", {}), ("get_artifact_content", {"version": 2}),
+                           ("get_artifact_versions", {})):
+        missing = yield fails(NotFoundError, method, f"art_{ctx.tag}", user, **kwargs)
+        assert (missing.code, missing.message) == ("NOT_FOUND", f"Artifact 'art_{ctx.tag}' not found"), method
+
+
+def flow_tuning(ctx: Context) -> Flow:
+    text = f"# Tuning {ctx.tag}\n\nBe brief.\n"
+    written = yield call("update_tuning", text)
+    assert written["path"].endswith("/MUXI.md") and written["bytes"] == len(text.encode())
+    got = yield call("get_tuning")
+    assert (got["content"], got["path"]) == (text.strip(), written["path"])
+    pending = yield call("get_pending_tuning")
+    assert pending["content"] is None and pending["path"].endswith("/PENDING-MUXI.md")
+    for method, verb in (("apply_pending_tuning", "apply"), ("dismiss_pending_tuning", "dismiss")):
+        none = yield fails(NotFoundError, method)
+        assert (none.code, none.message) == ("TUNING_NO_PENDING", f"No pending MUXI.md suggestion to {verb}")
+    run = yield call("run_tuning")
+    assert run["trigger"] == "manual" and isinstance(run["duration_ms"], float)
+    bad = yield fails(ValidationError, "update_tuning", None)  # content is required
+    assert bad.code == "INVALID_PARAMS"
+
+
+def flow_all_session_messages(ctx: Context) -> Flow:
+    user, session = ctx.name("user"), ctx.name("sess")
+    for n in (1, 2):
+        yield call("chat", {"message": f"Message {n} about {ctx.tag}.", "session_id": session}, user_id=user)
+    every = yield call("get_all_session_messages", session, user)
+    assert every["has_more"] is False and every["count"] == len(every["messages"]) == 4
+    assert [m["text"] for m in every["messages"]][::2] == [f"Message {n} about {ctx.tag}." for n in (1, 2)]
+    # `before` is ignored by the runtime: a page "before 2000" is still the oldest message.
+    page = yield call("get_session_messages", session, user, limit=1, before="2000-01-01T00:00:00Z")
+    assert page["messages"] == every["messages"][:1] and page["has_more"] is True
+    too_many = yield fails(LimitExceededError, "get_all_session_messages", session, user, max_messages=3)
+    assert too_many.details == {"session_id": session, "limit": 3, "received": 3}
+
+
 FLOWS = [
     flow_health,
     flow_status_config_formation,
@@ -518,4 +703,14 @@ FLOWS = [
     flow_users,
     flow_event_and_log_streams,
     flow_audio_chat_needs_files,
+    flow_knowledge,
+    flow_skills_broken_upstream,
+    flow_secrets_reload,
+    flow_memory_ingestion_history,
+    flow_memory_maintenance,
+    flow_distilleries_need_configuration,
+    flow_user_lookup_channels_notifications,
+    flow_artifacts,
+    flow_tuning,
+    flow_all_session_messages,
 ]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from conftest import Context
-from flows import Flow, run_async, run_sync
+from flows import CALLED, Flow, run_async, run_sync
 from harness import RuntimeFormation
 from scenarios import FLOWS
 
@@ -18,9 +18,13 @@ FlowFactory = Callable[[Context], Flow]
 _ids = [flow.__name__.removeprefix("flow_") for flow in FLOWS]
 
 
+_RAN: set[str] = set()
+
+
 @pytest.mark.parametrize("flow", FLOWS, ids=_ids)
 def test_sync(flow: FlowFactory, ctx: Context, client: FormationClient) -> None:
     run_sync(flow(ctx), client)
+    _RAN.add(flow.__name__)
 
 
 @pytest.mark.anyio
@@ -58,3 +62,13 @@ async def test_async_wrong_keys(runtime: RuntimeFormation) -> None:
         with pytest.raises(AuthenticationError):
             await bad.fire_trigger("greet", {"name": "x"})
         assert (await bad.health())["status"] == "healthy"
+
+
+def test_every_formation_method_was_called_on_the_runtime() -> None:
+    # Last in the file: after every flow ran (skipped when only some were selected).
+    from muxi_proto.endpoints import FormationAPI
+
+    if {flow.__name__ for flow in FLOWS} != _RAN:
+        pytest.skip("only part of the flows ran")
+    expected = set(FormationAPI.endpoints) | set(FormationAPI.helpers)
+    assert expected - CALLED == set(), "methods no flow calls against the runtime"
