@@ -29,8 +29,6 @@ class StreamingResponse:
         return f"<StreamingResponse {self.status}>"
 
 
-StreamingResponse.__module__ = "muxi_transports.mock"  # where users import it from
-
 MockResult: TypeAlias = "Response | StreamingResponse"
 Handler: TypeAlias = "Callable[[Request], MockResult]"
 AsyncHandler: TypeAlias = "Callable[[Request], MockResult | Awaitable[MockResult]]"
