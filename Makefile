@@ -16,10 +16,17 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(PY) -m ruff check muxi_proto muxi_transports muxi muxi_testing tests benchmarks examples docs/_ext
+	$(PY) scripts/unasync.py --check
+	$(PY) -m ruff check muxi_proto muxi_transports muxi muxi_testing tests benchmarks examples docs/_ext scripts
+
+# Rewrite the generated blocking code (muxi_transports/_sync/, muxi_proto/_sync/) from its async
+# source (_async/): after editing an _async/ file, run this; `make lint` fails until you do.
+.PHONY: unasync
+unasync:
+	$(PYTHON) scripts/unasync.py
 
 typecheck: $(STAMP)
-	$(PY) -m mypy muxi_proto muxi_transports muxi muxi_testing tests/typing examples docs/_ext
+	$(PY) -m mypy muxi_proto muxi_transports muxi muxi_testing tests/typing examples docs/_ext scripts/unasync.py
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q

@@ -30,10 +30,12 @@ import inspect
 import sys
 import types
 import typing
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+from ._async.interfaces import AsyncEventIterator, AsyncRunner
+from ._sync.interfaces import EventIterator, Runner
 from .call import DEFAULT_MAX_BODY, CallMachine, CallSettings, Machine
 from .config import ConfigFields, FormationConfig, ServerConfig
 from .errors import ConfigurationError
@@ -44,7 +46,6 @@ from .requests import Auth
 from .retry import RetryPolicy
 from .specs import Route, Spec, StreamMachine, StreamSpec
 from .sse import ServerSentEvent
-from .streams import ChatAnswer, ChatToken
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -70,43 +71,8 @@ __all__ = [
 P = ParamSpec("P")
 R = TypeVar("R")
 E = TypeVar("E")
-E_co = TypeVar("E_co", covariant=True)
 
 Config = ServerConfig | FormationConfig
-
-
-class EventIterator(Protocol[E_co]):
-    """What a sync stream method returns: iterate it, close it (or use ``with``).
-
-    Chat streams also offer ``tokens()``, ``text_deltas()`` and ``text()``.
-    """
-
-    def __iter__(self) -> Iterator[E_co]: ...
-    def __next__(self) -> E_co: ...
-    def close(self) -> None: ...
-    def __enter__(self) -> EventIterator[E_co]: ...
-    def __exit__(self, *exc_info: object) -> None: ...
-    def tokens(self: EventIterator[ServerSentEvent]) -> Iterator[ChatToken]: ...
-    def text_deltas(self: EventIterator[ServerSentEvent], answer: ChatAnswer | None = None) -> Iterator[str]: ...
-    def text(self: EventIterator[ServerSentEvent]) -> str: ...
-
-
-class AsyncEventIterator(Protocol[E_co]):
-    """What an async stream method's awaitable gives: ``async for`` it, ``aclose()`` it.
-
-    Chat streams also offer ``tokens()``, ``text_deltas()`` and ``await text()``.
-    """
-
-    def __aiter__(self) -> AsyncIterator[E_co]: ...
-    async def __anext__(self) -> E_co: ...
-    async def aclose(self) -> None: ...
-    async def __aenter__(self) -> AsyncEventIterator[E_co]: ...
-    async def __aexit__(self, *exc_info: object) -> None: ...
-    def tokens(self: AsyncEventIterator[ServerSentEvent]) -> AsyncIterator[ChatToken]: ...
-    def text_deltas(
-        self: AsyncEventIterator[ServerSentEvent], answer: ChatAnswer | None = None
-    ) -> AsyncIterator[str]: ...
-    async def text(self: AsyncEventIterator[ServerSentEvent]) -> str: ...
 
 
 def _constructor_signature(cls: type) -> inspect.Signature:
@@ -129,6 +95,34 @@ def _constructor_signature(cls: type) -> inspect.Signature:
 
 
 # --- endpoints -------------------------------------------------------------------------------------
+
+
+M = TypeVar("M")
+
+
+class _ResultMethod(Generic[P, R, M]):
+    """How type checkers see an endpoint or helper that answers with ``R``, on each kind of owner:
+    a blocking or async client method (or its raw response), and on a sans-IO API a method returning
+    the machine ``M``. One set of overloads for :class:`Endpoint` and :class:`Helper`."""
+
+    _bind: Callable[[Any], Any]  # the method bound to an instance (each class defines it)
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, obj: SyncRawInvoker, owner: type | None = None) -> Callable[P, RawResponse[R]]: ...
+    @overload
+    def __get__(self, obj: AsyncRawInvoker, owner: type | None = None) -> Callable[P, Awaitable[RawResponse[R]]]: ...
+    @overload
+    def __get__(self, obj: SyncInvoker, owner: type | None = None) -> Callable[P, R]: ...
+    @overload
+    def __get__(self, obj: AsyncInvoker, owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def __get__(self, obj: CallFactory, owner: type | None = None) -> Callable[P, M]: ...
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        return self._bind(obj)
 
 
 class _Base(Generic[P, R]):
@@ -215,17 +209,20 @@ class _Base(Generic[P, R]):
             self._machine_fn = method = _named(method, self, "CallMachine")
         return method
 
+    def _bind(self, obj: Any) -> Any:
+        return types.MethodType(self._machine_method(), obj)
+
     def __get__(self, obj: Any, owner: Any = None) -> Any:
         if obj is None:
             return self
-        return types.MethodType(self._machine_method(), obj)
+        return self._bind(obj)
 
     def __repr__(self) -> str:
         routes = ", ".join(f"{r.method} {r.path}" for r in self.routes)
         return f"<{type(self).__name__} {self.plane}.{self.name}: {routes} ({self.route.auth.value})>"
 
 
-class Endpoint(_Base[P, R]):
+class Endpoint(_ResultMethod[P, R, CallMachine[R]], _Base[P, R]):
     """A request/response endpoint; see the module docstring."""
 
     def spec(self, *args: P.args, **kwargs: P.kwargs) -> Spec[R]:
@@ -234,21 +231,6 @@ class Endpoint(_Base[P, R]):
             _pop_options(kwargs)  # per-call options are the machine's, not part of the spec
         spec: Spec[R] = self._build(self.route, *args, **kwargs)
         return spec
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Endpoint[P, R]: ...
-    @overload
-    def __get__(self, obj: SyncRawInvoker, owner: type | None = None) -> Callable[P, RawResponse[R]]: ...
-    @overload
-    def __get__(self, obj: AsyncRawInvoker, owner: type | None = None) -> Callable[P, Awaitable[RawResponse[R]]]: ...
-    @overload
-    def __get__(self, obj: SyncInvoker, owner: type | None = None) -> Callable[P, R]: ...
-    @overload
-    def __get__(self, obj: AsyncInvoker, owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
-    @overload
-    def __get__(self, obj: CallFactory, owner: type | None = None) -> Callable[P, CallMachine[R]]: ...
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        return super().__get__(obj, owner)
 
 
 class StreamEndpoint(_Base[P, E]):
@@ -285,7 +267,7 @@ class StreamEndpoint(_Base[P, E]):
         return super().__get__(obj, owner)
 
 
-class Helper(Generic[P, R]):
+class Helper(_ResultMethod[P, R, PollMachine[R]]):
     """A client method made of several calls (polling, paging), not a route of its own: its
     function takes the API (or client) and returns a machine with the call machine's events and
     instructions (:class:`~muxi_proto.polling.PollMachine`), so every driver runs it."""
@@ -320,21 +302,7 @@ class Helper(Generic[P, R]):
         args = typing.get_args(hint) if hint is not None else ()
         return args[0] if args else Any
 
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Helper[P, R]: ...
-    @overload
-    def __get__(self, obj: SyncRawInvoker, owner: type | None = None) -> Callable[P, RawResponse[R]]: ...
-    @overload
-    def __get__(self, obj: AsyncRawInvoker, owner: type | None = None) -> Callable[P, Awaitable[RawResponse[R]]]: ...
-    @overload
-    def __get__(self, obj: SyncInvoker, owner: type | None = None) -> Callable[P, R]: ...
-    @overload
-    def __get__(self, obj: AsyncInvoker, owner: type | None = None) -> Callable[P, Awaitable[R]]: ...
-    @overload
-    def __get__(self, obj: CallFactory, owner: type | None = None) -> Callable[P, PollMachine[R]]: ...
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
+    def _bind(self, obj: Any) -> Any:
         return types.MethodType(self._make, obj)
 
     def __repr__(self) -> str:
@@ -436,42 +404,30 @@ class CallFactory:
         return f"<{type(self).__name__} {self.settings.builder.base_url}>"
 
 
-class SyncInvoker(CallFactory):
+class _Invoker(CallFactory):
+    """What both client bases share: a real method per endpoint and helper, installed on each
+    subclass (coroutine functions where ``_asynchronous`` is set)."""
+
+    _asynchronous: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.endpoints or cls.helpers:  # not the bases below, made before _install is
+            _install(cls, asynchronous=cls._asynchronous)
+
+
+class SyncInvoker(Runner, _Invoker):
     """Base of blocking clients: runs call machines to their end.
 
     Subclasses implement :meth:`perform` and :meth:`perform_stream` (a driver loop, see
     docs/drivers.md); every endpoint becomes a real method calling them.
     """
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _install(cls, asynchronous=False)
 
-    def perform(self, machine: Machine[R], *, raw: bool = False) -> Any:
-        """Run ``machine`` to its result (send, read, sleep between retries, close); with ``raw``,
-        to a :class:`~muxi_proto.raw_response.RawResponse` around it."""
-        raise NotImplementedError
-
-    def perform_stream(self, machine: CallMachine[Any], *, raw: bool = False) -> Any:
-        """Run ``machine`` until its event stream opens and return the stream (``raw``: as for
-        :meth:`perform`)."""
-        raise NotImplementedError
-
-
-class AsyncInvoker(CallFactory):
+class AsyncInvoker(AsyncRunner, _Invoker):
     """Base of async clients: as :class:`SyncInvoker`, with coroutines."""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _install(cls, asynchronous=True)
-
-    async def perform(self, machine: Machine[R], *, raw: bool = False) -> Any:
-        """Run ``machine`` to its result (or its raw response)."""
-        raise NotImplementedError
-
-    async def perform_stream(self, machine: CallMachine[Any], *, raw: bool = False) -> Any:
-        """Run ``machine`` until its event stream opens and return the stream (or its raw response)."""
-        raise NotImplementedError
+    _asynchronous = True
 
 
 def endpoint(
@@ -581,7 +537,7 @@ def _install(cls: type, *, asynchronous: bool) -> None:
 def _helper_method(hp: Helper[Any, Any], owner: type, *, asynchronous: bool) -> Callable[..., Any]:
     make = hp._make
     returns: Any = hp.result_annotation()
-    if issubclass(owner, SyncRawInvoker | AsyncRawInvoker):
+    if issubclass(owner, _RawView):
         returns = RawResponse[returns]
     method: Callable[..., Any]
     if asynchronous:
@@ -600,7 +556,7 @@ def _client_method(ep: _Base[Any, Any], owner: type, *, asynchronous: bool) -> C
         returns: Any = (AsyncEventIterator if asynchronous else EventIterator)[result]
     else:
         returns = result
-    if issubclass(owner, SyncRawInvoker | AsyncRawInvoker):
+    if issubclass(owner, _RawView):
         returns = RawResponse[returns]
     method: Callable[..., Any]
     # Four near-identical bodies rather than one with flags: this is every call's hot path.
@@ -628,42 +584,31 @@ def _client_method(ep: _Base[Any, Any], owner: type, *, asynchronous: bool) -> C
 # --- raw-response views of the clients -----------------------------------------------------------
 
 
-class SyncRawInvoker(SyncInvoker):
-    """A blocking client's methods returning :class:`~muxi_proto.raw_response.RawResponse` values
+class _RawView(CallFactory):
+    """A client's methods returning :class:`~muxi_proto.raw_response.RawResponse` values
     (``client.with_raw_response``); it runs every call on that client."""
 
-    def __init__(self, client: SyncInvoker) -> None:
+    def __init__(self, client: SyncInvoker | AsyncInvoker) -> None:
         self._client = client
         self.config = client.config
         self.settings = client.settings
 
     def perform(self, machine: Machine[R], *, raw: bool = True) -> Any:
-        """Run ``machine`` on the client, to its raw response."""
+        """Run ``machine`` on the client, to its raw response (an async client's: awaitable)."""
         return self._client.perform(machine, raw=True)
 
     def perform_stream(self, machine: CallMachine[Any], *, raw: bool = True) -> Any:
-        """Open the stream on the client, as a raw response around it."""
+        """Open the stream on the client, as a raw response around it (an async client's: awaitable)."""
         return self._client.perform_stream(machine, raw=True)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._client!r}>"
 
 
-class AsyncRawInvoker(AsyncInvoker):
+class SyncRawInvoker(_RawView, SyncInvoker):
+    """A blocking client's methods returning :class:`~muxi_proto.raw_response.RawResponse` values
+    (``client.with_raw_response``); it runs every call on that client."""
+
+
+class AsyncRawInvoker(_RawView, AsyncInvoker):
     """An async client's methods returning raw responses (``client.with_raw_response``)."""
-
-    def __init__(self, client: AsyncInvoker) -> None:
-        self._client = client
-        self.config = client.config
-        self.settings = client.settings
-
-    async def perform(self, machine: Machine[R], *, raw: bool = True) -> Any:
-        """Run ``machine`` on the client, to its raw response."""
-        return await self._client.perform(machine, raw=True)
-
-    async def perform_stream(self, machine: CallMachine[Any], *, raw: bool = True) -> Any:
-        """Open the stream on the client, as a raw response around it."""
-        return await self._client.perform_stream(machine, raw=True)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} of {self._client!r}>"

@@ -8,7 +8,8 @@ from muxi_proto.config import FormationConfig, ServerConfig
 from muxi_proto.http import Timeout
 from muxi_proto.version import __version__
 
-from ._client import AsyncStream, Stream
+from ._async.client import AsyncStream
+from ._sync.client import Stream
 from ._tls import VerifyTypes
 from .anyio_transport import AnyIOTransport
 from .base import AsyncResponse, AsyncTransport, SyncResponse, Transport

@@ -9,6 +9,9 @@ TLS runs over an ``SSLObject`` and two memory BIOs, so it layers over any stream
 proxy, then TLS to the origin inside it. Like httpcore's anyio backend, a peer that closes without
 TLS ``close_notify`` ends the stream (HTTP frames its own bodies), and errors come out as httpcore's
 exceptions (``ConnectError``, ``ReadTimeout``...), each ``from`` the OS or TLS error that caused it.
+
+:class:`LoopBackend` picks, per call, these streams under asyncio and httpcore's own trio backend
+under trio.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -23,7 +27,7 @@ import httpcore
 
 from ._idle import socket_is_readable
 
-__all__ = ["AsyncioBackend"]
+__all__ = ["AsyncioBackend", "LoopBackend"]
 
 T = TypeVar("T")
 
@@ -264,3 +268,48 @@ async def _connect_tcp(host: str, port: int, local_address: str | None) -> socke
         except OSError as exc:
             first = first or exc
     raise first or OSError(f"no address found for {host!r}")
+
+
+class LoopBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend for the running loop: :class:`AsyncioBackend` under asyncio,
+    httpcore's ``TrioBackend`` under trio (one of each, made when first needed)."""
+
+    def __init__(self) -> None:
+        self._backends: dict[bool, httpcore.AsyncNetworkBackend] = {}
+
+    def _inner(self) -> httpcore.AsyncNetworkBackend:
+        trio = _in_trio()
+        backend = self._backends.get(trio)
+        if backend is None:
+            backend = self._backends[trio] = httpcore.TrioBackend() if trio else AsyncioBackend()
+        return backend
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner().connect_tcp(host, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner().connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner().sleep(seconds)
+
+
+def _in_trio() -> bool:
+    """Is the running event loop trio's? (What httpcore's own backend choice asks, without sniffio.)"""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True

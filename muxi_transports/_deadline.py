@@ -6,48 +6,37 @@ time left. When the time left is what ran out, the step fails with ``PhaseTimeou
 
 The h11 transports pass a :class:`Deadline` down explicitly: ``limit, scope = cut_to(deadline,
 step_timeout)``, then the step runs with ``limit`` inside ``with scope:``, which renames the step's
-timeout ``"total"`` when the deadline set the limit (:func:`within` does both for an awaited step).
-httpcore owns its read loop, so for it
-the deadline travels in a context variable (:data:`current_attempt`) to :class:`DeadlineBackend` /
-:class:`AsyncDeadlineBackend`, network backends that wrap httpcore's own and bound each socket
-operation the same way. (With HTTP/2, reads on a shared connection are bounded by the deadline of
-whichever request reads.)
+timeout ``"total"`` when the deadline set the limit. httpcore owns its read loop, so for it the
+deadline travels in a context variable (:data:`current_attempt`) to ``DeadlineBackend`` /
+``AsyncDeadlineBackend`` (``_async/network.py`` and its generated twin), network backends that wrap
+httpcore's own and bound each socket operation the same way (:func:`bounded`). (With HTTP/2, reads
+on a shared connection are bounded by the deadline of whichever request reads.)
 
 Being our own, those network streams also tell the transport what httpcore's exceptions do not say
 by type: how many bytes came back for the request and whether the server closed the connection
 (:class:`Attempt`), so a cut-short response is told from a malformed one at the call site; and they
-let the transport retire a connection httpcore would pool (:meth:`NetworkStream.discard`).
+let the transport retire a connection httpcore would pool (:meth:`Retirable.discard`).
 """
 
 from __future__ import annotations
 
 import contextvars
-import ssl
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
 
 import httpcore
 
 from muxi_proto.http import Timeout
 
-from ._asyncio_net import AsyncioBackend
 from ._errors import PhaseTimeout
 
 __all__ = [
-    "AsyncDeadlineBackend",
-    "AsyncNetworkStream",
     "Attempt",
     "Deadline",
-    "DeadlineBackend",
-    "NetworkStream",
+    "Retirable",
+    "bounded",
     "current_attempt",
     "cut_to",
-    "within",
 ]
-
-T = TypeVar("T")
 
 
 class Attempt:
@@ -119,16 +108,8 @@ def cut_to(deadline: Deadline | None, step_timeout: float | None) -> tuple[float
     return limit, (_TOTAL_IF if cut else _PASS)
 
 
-async def within(
-    deadline: Deadline | None, step_timeout: float | None, step: Callable[[float | None], Awaitable[T]]
-) -> T:
-    """``await step(limit)`` with the limit cut to the deadline; a cut limit that expires is ``"total"``."""
-    limit, scope = cut_to(deadline, step_timeout)
-    with scope:
-        return await step(limit)
-
-
-def _bounded(step_timeout: float | None) -> tuple[float | None, _Pass]:
+def bounded(step_timeout: float | None) -> tuple[float | None, _Pass]:
+    """:func:`cut_to` with the deadline of the :data:`current_attempt`, if any (httpcore's backends)."""
     attempt = current_attempt.get()
     return cut_to(attempt.deadline if attempt is not None else None, step_timeout)
 
@@ -163,7 +144,7 @@ class _TotalIf(_Pass):
 _TOTAL_IF = _TotalIf()
 
 
-class _Retirable:
+class Retirable:
     """``discard()`` makes httpcore's idle check see the connection as closed by the server, so the
     pool closes it instead of reusing it (the check runs before any waiting request gets it)."""
 
@@ -175,159 +156,3 @@ class _Retirable:
     def discard(self) -> None:
         """Never reuse this connection."""
         self._discarded = True
-
-
-class NetworkStream(_Retirable, httpcore.NetworkStream):
-    """httpcore's blocking network stream, each operation cut to the :data:`current_attempt`'s deadline."""
-
-    __slots__ = ("_inner",)
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        super().__init__()
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        attempt = current_attempt.get()
-        limit, cut = cut_to(attempt.deadline if attempt is not None else None, timeout)
-        with cut:
-            data = self._inner.read(max_bytes, limit)
-        if attempt is not None:
-            attempt.saw(data)
-        return data
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        limit, cut = _bounded(timeout)
-        with cut:
-            self._inner.write(buffer, limit)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        limit, cut = _bounded(timeout)
-        with cut:
-            return NetworkStream(self._inner.start_tls(ssl_context, server_hostname, limit))
-
-    def get_extra_info(self, info: str) -> Any:
-        if self._discarded and info == "is_readable":
-            return True
-        return self._inner.get_extra_info(info)
-
-
-class DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's blocking network backend with every operation cut to the attempt's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkBackend | None = None) -> None:
-        self._inner = inner or httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        limit, cut = _bounded(timeout)
-        with cut:
-            return NetworkStream(self._inner.connect_tcp(host, port, limit, local_address, socket_options))
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        limit, cut = _bounded(timeout)
-        with cut:
-            return NetworkStream(self._inner.connect_unix_socket(path, limit, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-class AsyncNetworkStream(_Retirable, httpcore.AsyncNetworkStream):
-    """httpcore's async network stream, each operation cut to the :data:`current_attempt`'s deadline."""
-
-    __slots__ = ("_inner",)
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        super().__init__()
-        self._inner = inner
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        attempt = current_attempt.get()
-        limit, cut = cut_to(attempt.deadline if attempt is not None else None, timeout)
-        with cut:
-            data = await self._inner.read(max_bytes, limit)
-        if attempt is not None:
-            attempt.saw(data)
-        return data
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        limit, cut = _bounded(timeout)
-        with cut:
-            await self._inner.write(buffer, limit)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        limit, cut = _bounded(timeout)
-        with cut:
-            return AsyncNetworkStream(await self._inner.start_tls(ssl_context, server_hostname, limit))
-
-    def get_extra_info(self, info: str) -> Any:
-        if self._discarded and info == "is_readable":
-            return True
-        return self._inner.get_extra_info(info)
-
-
-class AsyncDeadlineBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's async network backend, cut to the deadline: httpcore's own under trio, and under
-    asyncio :class:`~muxi_transports._asyncio_net.AsyncioBackend` (asyncio's socket calls, no anyio)."""
-
-    def __init__(self) -> None:
-        self._backends: dict[bool, httpcore.AsyncNetworkBackend] = {}
-
-    def _inner(self) -> httpcore.AsyncNetworkBackend:
-        trio = _in_trio()
-        backend = self._backends.get(trio)
-        if backend is None:
-            backend = self._backends[trio] = httpcore.TrioBackend() if trio else AsyncioBackend()
-        return backend
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        limit, cut = _bounded(timeout)
-        with cut:
-            return AsyncNetworkStream(await self._inner().connect_tcp(host, port, limit, local_address, socket_options))
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        limit, cut = _bounded(timeout)
-        with cut:
-            return AsyncNetworkStream(await self._inner().connect_unix_socket(path, limit, socket_options))
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner().sleep(seconds)
-
-
-def _in_trio() -> bool:
-    """Is the running event loop trio's? (What httpcore's own backend choice asks, without sniffio.)"""
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True

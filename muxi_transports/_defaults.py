@@ -14,6 +14,9 @@ or trio), so a client made outside any loop is served as well as one made inside
 ``transport=`` uses that one and reads no proxy variables.
 
 To choose httpcore yourself, pass it: ``FormationClient(transport=HTTPCoreTransport())``.
+
+The rule is written once here; ``_async/defaults.py`` (and the blocking ``_sync/defaults.py``
+generated from it) applies it with each side's transports.
 """
 
 from __future__ import annotations
@@ -24,17 +27,13 @@ from collections.abc import Mapping
 from muxi_proto.errors import ConfigurationError
 
 from ._proxies import select_proxy
-from .anyio_transport import AnyIOTransport
-from .base import AsyncTransport, Transport
-from .httpcore_transport import AsyncHTTPCoreTransport, HTTPCoreTransport
-from .socket_transport import SocketTransport
 
-__all__ = ["async_transport", "choose_async", "choose_sync", "sync_transport"]
+__all__ = ["given", "httpcore_settings"]
 
 _HTTPCORE_CAP = 100  # httpcore transports' own default for max_connections
 
 
-def _httpcore_settings(
+def httpcore_settings(
     url: str, proxy: str | None, trust_env: bool, http2: bool, max_connections: int | None,
     environ: Mapping[str, str] | None,
 ) -> dict[str, object] | None:
@@ -46,39 +45,7 @@ def _httpcore_settings(
     return {"proxy": chosen, "http2": http2, "max_connections": cap, "trust_env": trust_env}
 
 
-def sync_transport(
-    url: str,
-    *,
-    proxy: str | None = None,
-    trust_env: bool = True,
-    http2: bool = False,
-    max_connections: int | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Transport:
-    """The default transport of a blocking client of ``url`` (``environ``: ``os.environ``)."""
-    settings = _httpcore_settings(url, proxy, trust_env, http2, max_connections, environ)
-    if settings is not None:
-        return HTTPCoreTransport(**settings)  # type: ignore[arg-type]
-    return SocketTransport(trust_env=trust_env)
-
-
-def async_transport(
-    url: str,
-    *,
-    proxy: str | None = None,
-    trust_env: bool = True,
-    http2: bool = False,
-    max_connections: int | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> AsyncTransport:
-    """The default transport of an async client of ``url`` (``environ``: ``os.environ``)."""
-    settings = _httpcore_settings(url, proxy, trust_env, http2, max_connections, environ)
-    if settings is not None:
-        return AsyncHTTPCoreTransport(**settings)  # type: ignore[arg-type]
-    return AnyIOTransport(trust_env=trust_env)
-
-
-def _given(transport: object, proxy: str | None, http2: bool, max_connections: int | None) -> bool:
+def given(transport: object, proxy: str | None, http2: bool, max_connections: int | None) -> bool:
     """Is ``transport`` the caller's? (Then transport settings on the client would go unused.)"""
     if transport is None:
         return False
@@ -88,25 +55,3 @@ def _given(transport: object, proxy: str | None, http2: bool, max_connections: i
             "give them to the transport you pass instead"
         )
     return True
-
-
-def choose_sync(
-    transport: Transport | None, url: str, *, proxy: str | None, trust_env: bool, http2: bool,
-    max_connections: int | None,
-) -> tuple[Transport, bool]:
-    """``(transport, owned)`` for a blocking client: the one passed in (the caller's), or the default."""
-    if _given(transport, proxy, http2, max_connections):
-        assert transport is not None
-        return transport, False
-    return sync_transport(url, proxy=proxy, trust_env=trust_env, http2=http2, max_connections=max_connections), True
-
-
-def choose_async(
-    transport: AsyncTransport | None, url: str, *, proxy: str | None, trust_env: bool, http2: bool,
-    max_connections: int | None,
-) -> tuple[AsyncTransport, bool]:
-    """``(transport, owned)`` for an async client: the one passed in (the caller's), or the default."""
-    if _given(transport, proxy, http2, max_connections):
-        assert transport is not None
-        return transport, False
-    return async_transport(url, proxy=proxy, trust_env=trust_env, http2=http2, max_connections=max_connections), True

@@ -284,7 +284,7 @@ class map_errors:  # (lower case: used like a function, ``with map_errors(reques
         return None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None or not isinstance(exc, Exception) or exc_type is StopAsyncIteration:
+        if exc is None or exc_type is StopAsyncIteration or exc_type is StopIteration or not isinstance(exc, Exception):
             return
         mapped = map_exception(exc, self._request)
         if mapped is not None:

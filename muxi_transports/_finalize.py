@@ -3,10 +3,14 @@
 A finalizer runs wherever the last reference goes away, or inside a garbage collection that may
 have interrupted any code, including code holding a (non-reentrant) lock the close needs. So:
 
-- blocking closes run at once, except during a collection, when a short-lived thread runs them;
-- async closes never run in the finalizer: they are handed to the stream's own event loop, the way
-  asyncio and trio finalize abandoned async generators (``call_soon_threadsafe`` / a trio system
-  task), and do nothing once that loop has finished.
+- blocking closes (:class:`Closer`) run at once, except during a collection, when a short-lived
+  thread runs them;
+- async closes (:class:`AsyncCloser`) never run in the finalizer: they are handed to the stream's
+  own event loop, the way asyncio and trio finalize abandoned async generators
+  (``call_soon_threadsafe`` / a trio system task), and do nothing once that loop has finished.
+
+Both have ``current()`` and ``close_abandoned(close)``, so the stream code that uses them is written
+once (``_async/client.py``, and the blocking twin generated from it).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["LoopHandle", "close_abandoned"]
+__all__ = ["AsyncCloser", "Closer"]
 
 _collecting = False
 
@@ -44,13 +48,27 @@ def _close_quietly(close: Callable[[], object]) -> None:
         _report(exc)
 
 
-def close_abandoned(close: Callable[[], object]) -> None:
-    """Run a blocking ``close`` for a dropped stream: now, or on a thread during a collection."""
-    if not _collecting:
-        _close_quietly(close)
-        return
-    with contextlib.suppress(RuntimeError):  # interpreter shutting down: the OS closes the socket
-        threading.Thread(target=_close_quietly, args=(close,), daemon=True, name="muxi-close").start()
+class Closer:
+    """Where a dropped blocking stream's connection is closed: here, at once, or on a short-lived
+    thread when a garbage collection is running."""
+
+    __slots__ = ()
+
+    @classmethod
+    def current(cls) -> Closer | None:
+        """The closer for streams opened now (one for the process)."""
+        return _CLOSER
+
+    def close_abandoned(self, close: Callable[[], object]) -> None:
+        """Run ``close`` for a dropped stream: now, or on a thread during a collection; never raises."""
+        if not _collecting:
+            _close_quietly(close)
+            return
+        with contextlib.suppress(RuntimeError):  # interpreter shutting down: the OS closes the socket
+            threading.Thread(target=_close_quietly, args=(close,), daemon=True, name="muxi-close").start()
+
+
+_CLOSER = Closer()
 
 
 async def _aclose_quietly(aclose: Callable[[], Awaitable[object]]) -> None:
@@ -63,8 +81,8 @@ async def _aclose_quietly(aclose: Callable[[], Awaitable[object]]) -> None:
 _tasks: set[Any] = set()  # asyncio keeps only weak references to tasks
 
 
-class LoopHandle:
-    """The event loop a stream was opened on, to schedule its ``aclose`` from a finalizer."""
+class AsyncCloser:
+    """Where a dropped async stream's connection is closed: the event loop it was opened on."""
 
     __slots__ = ("_schedule",)
 
@@ -72,7 +90,7 @@ class LoopHandle:
         self._schedule = schedule
 
     @classmethod
-    def current(cls) -> LoopHandle | None:
+    def current(cls) -> AsyncCloser | None:
         """The running trio or asyncio loop; None elsewhere (no finalizer then)."""
         trio = sys.modules.get("trio")
         if trio is not None:
@@ -91,7 +109,7 @@ class LoopHandle:
             return cls(_asyncio_scheduler(loop))
         return None
 
-    def spawn(self, aclose: Callable[[], Awaitable[object]]) -> None:
+    def close_abandoned(self, aclose: Callable[[], Awaitable[object]]) -> None:
         """Run ``aclose()`` on the loop soon; safe from any thread, a finalizer included; never raises."""
         self._schedule(aclose)
 

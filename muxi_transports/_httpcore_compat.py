@@ -8,7 +8,8 @@ an upgrade makes one of those tests fail, the workaround next to it can probably
    desynchronised response). Only h11's private state shows them.
 2. :class:`InFlightLimit`: the sync pool can close a connection it has just handed to a waiting
    thread (encode/httpcore#1110: EBADF, or a hang until the read timeout), so the transport keeps
-   httpcore's queue empty and bounds requests in flight itself.
+   httpcore's queue empty and bounds requests in flight itself. (The async pool is not affected:
+   :class:`AsyncInFlightLimit` leaves the limit to it.)
 3. :func:`pin_alpn`: httpcore calls ``set_alpn_protocols`` on its SSL context before every TLS
    connection. A context shared between transports and threads must not change under a handshake.
 4. :class:`RequestBody`: httpcore wraps ``bytes`` content in an async generator, which a failed
@@ -26,6 +27,7 @@ import contextlib
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import httpcore
 
@@ -33,8 +35,13 @@ from muxi_proto.errors import ConfigurationError
 
 from ._errors import PhaseTimeout
 
+if TYPE_CHECKING:
+    from ._deadline import Deadline
+
 __all__ = [
+    "AsyncInFlightLimit",
     "InFlightLimit",
+    "Permit",
     "RequestBody",
     "end_body",
     "leftover_bytes",
@@ -79,17 +86,47 @@ class InFlightLimit:
         """``(max_connections, max_keepalive_connections)`` for httpcore's sync pool."""
         return None, max_connections if max_connections is not None else max_idle
 
-    def take(self, timeout: float | None) -> _Permit | None:
+    def take(self, timeout: float | None) -> Permit | None:
         """A permit, or None when none came free within ``timeout`` seconds."""
         semaphore = self._semaphore
         if semaphore is None:
-            return _Permit(None)
+            return Permit(None)
         if not semaphore.acquire(timeout=timeout):
             return None
-        return _Permit(semaphore)
+        return Permit(semaphore)
+
+    def enter(self, pool_timeout: float | None, deadline: Deadline | None) -> Permit:
+        """A permit for one request, waiting up to the ``pool`` timeout cut to ``deadline``;
+        ``PhaseTimeout("pool")`` (or ``"total"``, when the deadline set the wait) when none came."""
+        if self._semaphore is None:
+            return _NO_PERMIT
+        limit, cut = (pool_timeout, False) if deadline is None else deadline.limit(pool_timeout)
+        permit = self.take(limit)
+        if permit is None:
+            raise PhaseTimeout("total" if cut else "pool")
+        return permit
 
 
-class _Permit:
+class AsyncInFlightLimit:
+    """The async pool's own limit works (it queues requests itself, without #1110): the twin of
+    :class:`InFlightLimit` that leaves the limit to httpcore, for the code both transports share."""
+
+    __slots__ = ()
+
+    def __init__(self, limit: int | None) -> None:
+        pass
+
+    @staticmethod
+    def pool_limits(max_connections: int | None, max_idle: int | None) -> tuple[int | None, int | None]:
+        """``(max_connections, max_keepalive_connections)`` for httpcore's async pool: as given."""
+        return max_connections, max_idle
+
+    def enter(self, pool_timeout: float | None, deadline: Deadline | None) -> Permit:
+        """Every request enters at once (httpcore's queue waits)."""
+        return _NO_PERMIT
+
+
+class Permit:
     """One request's place in :class:`InFlightLimit`, released exactly once."""
 
     __slots__ = ("_semaphore",)
@@ -101,6 +138,9 @@ class _Permit:
         semaphore, self._semaphore = self._semaphore, None
         if semaphore is not None:
             semaphore.release()
+
+
+_NO_PERMIT = Permit(None)  # for requests no limit applies to (releasing it does nothing)
 
 
 # --- 3. a shared SSL context's ALPN list -------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""HTTP/1.1 over anyio byte streams (h11 underneath): runs under asyncio and trio alike."""
+"""HTTP/1.1 over anyio byte streams (h11 underneath): runs under asyncio and trio alike.
+
+The anyio backend of :class:`~._async.h11_transport.AsyncH11Transport`, which does the HTTP: this
+module only connects, starts TLS and moves bytes.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +12,29 @@ import ssl
 import anyio
 from anyio.abc import ByteStream as AnyIOByteStream
 from anyio.abc import SocketAttribute
+from anyio.streams.tls import TLSStream
 
+from ._async.h11_transport import AsyncByteStream, AsyncH11Transport
 from ._errors import PhaseTimeout
 from ._h11_exchange import RECEIVE_SIZE
-from ._h11_transport import ByteStream, H11AsyncTransport
 from ._idle import socket_is_readable
-from ._tls import VerifyTypes
 
 __all__ = ["AnyIOTransport"]
 
 
-class _AnyIOStream(ByteStream):
-    __slots__ = ("_sock", "_stream")
+class _AnyIOStream(AsyncByteStream):
+    __slots__ = ("_sock", "stream")
 
     def __init__(self, stream: AnyIOByteStream) -> None:
-        self._stream = stream
+        self.stream = stream
         self._sock = stream.extra(SocketAttribute.raw_socket, None)  # noqa: S610 - anyio, not Django
 
     async def receive(self, timeout: float | None) -> bytes:
         try:
             if timeout is None:
-                return await self._stream.receive(RECEIVE_SIZE)
+                return await self.stream.receive(RECEIVE_SIZE)
             with anyio.fail_after(timeout):
-                return await self._stream.receive(RECEIVE_SIZE)
+                return await self.stream.receive(RECEIVE_SIZE)
         except anyio.EndOfStream:
             return b""
         except builtins.TimeoutError:
@@ -39,18 +43,18 @@ class _AnyIOStream(ByteStream):
     async def send(self, data: bytes, timeout: float | None) -> None:
         try:
             with anyio.fail_after(timeout):
-                await self._stream.send(data)
+                await self.stream.send(data)
         except builtins.TimeoutError:
             raise PhaseTimeout("write") from None
 
     async def close(self) -> None:
-        await anyio.aclose_forcefully(self._stream)
+        await anyio.aclose_forcefully(self.stream)
 
     def is_readable(self) -> bool:
         return socket_is_readable(self._sock)
 
 
-class AnyIOTransport(H11AsyncTransport):
+class AnyIOTransport(AsyncH11Transport):
     """Keep-alive HTTP/1.1 on anyio: one transport per event loop (asyncio or trio).
 
     ``verify``: ``True`` (system CAs, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` unless ``trust_env``
@@ -58,27 +62,32 @@ class AnyIOTransport(H11AsyncTransport):
     keep-alive connections kept per ``(scheme, host, port)``. HTTP/1.1 only, no proxies.
     """
 
-    def __init__(self, *, verify: VerifyTypes = True, max_idle_per_origin: int = 10, trust_env: bool = True) -> None:
-        super().__init__(verify=verify, max_idle_per_origin=max_idle_per_origin, trust_env=trust_env)
-
-    async def _open_stream(
-        self, scheme: str, host: str, port: int, ssl_ctx: ssl.SSLContext | None, timeout: float | None
-    ) -> ByteStream:
+    async def _connect(self, host: str, port: int, timeout: float | None) -> AsyncByteStream:
         try:
             with anyio.fail_after(timeout):
-                if ssl_ctx is None:
-                    stream: AnyIOByteStream = await anyio.connect_tcp(host, port)
-                else:
-                    # HTTP frames its own bodies: a missing TLS close_notify is not an error.
-                    stream = await anyio.connect_tcp(
-                        host, port, tls=True, ssl_context=ssl_ctx, tls_hostname=host,
-                        tls_standard_compatible=False,
-                    )
+                stream = await anyio.connect_tcp(host, port)
         except builtins.TimeoutError as exc:
-            if isinstance(exc, OSError) and exc.errno is not None:
-                raise  # the OS's own ETIMEDOUT, not our deadline
+            if exc.errno is not None:
+                raise  # the OS's own ETIMEDOUT, not our limit
             raise PhaseTimeout("connect") from None
         return _AnyIOStream(stream)
 
+    async def _start_tls(
+        self, stream: AsyncByteStream, ssl_ctx: ssl.SSLContext, host: str, timeout: float | None
+    ) -> AsyncByteStream:
+        assert isinstance(stream, _AnyIOStream)
+        try:
+            with anyio.fail_after(timeout):
+                # HTTP frames its own bodies: a missing TLS close_notify is not an error.
+                tls = await TLSStream.wrap(
+                    stream.stream, server_side=False, hostname=host, ssl_context=ssl_ctx, standard_compatible=False
+                )
+        except builtins.TimeoutError as exc:
+            if exc.errno is not None:
+                raise  # the OS's own ETIMEDOUT, not our limit
+            raise PhaseTimeout("connect") from None
+        return _AnyIOStream(tls)
+
     def __repr__(self) -> str:
         return f"<AnyIOTransport idle={self.idle_connections}>"
+

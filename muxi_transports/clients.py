@@ -8,10 +8,14 @@ a transport passed in stays the caller's to close.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Generic, NoReturn, TypeVar, overload
+
 from muxi_proto.api import AsyncRawInvoker, SyncRawInvoker
 from muxi_proto.endpoints import FormationAPI, ServerAPI
 
-from ._client import AsyncClient, SyncClient
+from ._async.client import AsyncClient
+from ._sync.client import SyncClient
 
 __all__ = [
     "AsyncFormationClient",
@@ -24,43 +28,26 @@ __all__ = [
     "ServerClient",
 ]
 
-
-class ServerClient(ServerAPI, SyncClient):
-    """Blocking client for the MUXI server (control plane)."""
-
-    @property
-    def with_raw_response(self) -> RawServerClient:
-        """The same methods, returning a :class:`~muxi_proto.raw_response.RawResponse` (status,
-        headers, request id, attempts) around each result."""
-        return RawServerClient(self)
+V = TypeVar("V")
 
 
-class AsyncServerClient(ServerAPI, AsyncClient):
-    """Async client for the MUXI server (asyncio or trio)."""
+class _RawView(Generic[V]):
+    """``client.with_raw_response``, read-only: a view of the client whose methods return raw responses."""
 
-    @property
-    def with_raw_response(self) -> RawAsyncServerClient:
-        """The same methods, returning a raw response around each result."""
-        return RawAsyncServerClient(self)
+    def __init__(self, view: Callable[[Any], V]) -> None:
+        self._view = view
+        self.__doc__ = ("The same methods, returning a :class:`~muxi_proto.raw_response.RawResponse` (status, "
+                        "headers, request id, attempts) around each result.")
 
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _RawView[V]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> V: ...
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        return self if obj is None else self._view(obj)
 
-class FormationClient(FormationAPI, SyncClient):
-    """Blocking client for one formation (runtime API)."""
-
-    @property
-    def with_raw_response(self) -> RawFormationClient:
-        """The same methods, returning a :class:`~muxi_proto.raw_response.RawResponse` (status,
-        headers, request id, attempts) around each result."""
-        return RawFormationClient(self)
-
-
-class AsyncFormationClient(FormationAPI, AsyncClient):
-    """Async client for one formation (asyncio or trio)."""
-
-    @property
-    def with_raw_response(self) -> RawAsyncFormationClient:
-        """The same methods, returning a raw response around each result."""
-        return RawAsyncFormationClient(self)
+    def __set__(self, obj: object, value: object) -> NoReturn:
+        raise AttributeError("with_raw_response is read-only")
 
 
 class RawServerClient(ServerAPI, SyncRawInvoker):
@@ -77,3 +64,27 @@ class RawFormationClient(FormationAPI, SyncRawInvoker):
 
 class RawAsyncFormationClient(FormationAPI, AsyncRawInvoker):
     """:class:`AsyncFormationClient`'s methods, each returning a raw response."""
+
+
+class ServerClient(ServerAPI, SyncClient):
+    """Blocking client for the MUXI server (control plane)."""
+
+    with_raw_response = _RawView(RawServerClient)
+
+
+class AsyncServerClient(ServerAPI, AsyncClient):
+    """Async client for the MUXI server (asyncio or trio)."""
+
+    with_raw_response = _RawView(RawAsyncServerClient)
+
+
+class FormationClient(FormationAPI, SyncClient):
+    """Blocking client for one formation (runtime API)."""
+
+    with_raw_response = _RawView(RawFormationClient)
+
+
+class AsyncFormationClient(FormationAPI, AsyncClient):
+    """Async client for one formation (asyncio or trio)."""
+
+    with_raw_response = _RawView(RawAsyncFormationClient)

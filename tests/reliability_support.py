@@ -39,7 +39,8 @@ from muxi_transports import (
     SocketTransport,
     Transport,
 )
-from muxi_transports._defaults import async_transport, sync_transport
+from muxi_transports._async.defaults import async_transport
+from muxi_transports._sync.defaults import sync_transport
 
 #: Seconds after which a call counts as hung (far above any timeout the tests configure).
 HANG_GUARD = 15.0

@@ -26,7 +26,7 @@ from muxi_transports import (
     _httpcore_compat,
     _tls,
 )
-from muxi_transports.httpcore_transport import _origin_ssl_context
+from muxi_transports._httpcore_shared import origin_ssl_context as _origin_ssl_context
 from muxi_transports.trio_transport import TrioTransport
 from tests.httpserver import ResponseWriter, ServerRequest
 

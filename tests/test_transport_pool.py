@@ -10,13 +10,13 @@ from pathlib import Path
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from muxi_transports._h11_transport import ByteStream, _Connection
+from muxi_transports._async.h11_transport import AsyncByteStream, _Connection
 from muxi_transports._idle import IdlePool, socket_is_readable
 
 ORIGINS = [("http", "a", 80), ("https", "a", 443), ("http", "b", 8080)]
 
 
-class _FakeStream(ByteStream):
+class _FakeStream(AsyncByteStream):
     async def receive(self, timeout: float | None) -> bytes:
         raise NotImplementedError
 
@@ -98,6 +98,6 @@ def _imports(path: Path) -> set[str]:
 
 def test_trio_path_never_imports_anyio() -> None:
     package = Path(__file__).resolve().parent.parent / "muxi_transports"
-    for name in ("trio_transport.py", "_h11_transport.py", "_h11_exchange.py", "_chunked.py", "_head_codec.py",
-                 "_tls.py", "_httpcore_compat.py", "_errors.py"):
+    for name in ("trio_transport.py", "_async/h11_transport.py", "_aiter.py", "_h11_exchange.py", "_chunked.py",
+                 "_head_codec.py", "_tls.py", "_httpcore_compat.py", "_errors.py"):
         assert "anyio" not in _imports(package / name), name

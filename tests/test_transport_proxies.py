@@ -27,8 +27,9 @@ from muxi_transports import (
     ServerClient,
     SocketTransport,
 )
-from muxi_transports._defaults import async_transport, sync_transport
+from muxi_transports._async.defaults import async_transport
 from muxi_transports._proxies import environment_proxies, select_proxy
+from muxi_transports._sync.defaults import sync_transport
 
 P = "http://proxy.test:3128"
 S = "http://secure-proxy.test:3129"
