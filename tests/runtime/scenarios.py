@@ -670,7 +670,8 @@ def flow_all_session_messages(ctx: Context) -> Flow:
     user, session = ctx.name("user"), ctx.name("sess")
     for n in (1, 2):
         yield call("chat", {"message": f"Message {n} about {ctx.tag}.", "session_id": session}, user_id=user)
-    every = yield call("get_all_session_messages", session, user)
+    # The runtime writes the last answer to the buffer after the chat returns: wait for all four.
+    every = yield poll("get_all_session_messages", session, user, until=lambda m: m["count"] == 4, timeout=20.0)
     assert every["has_more"] is False and every["count"] == len(every["messages"]) == 4
     assert [m["text"] for m in every["messages"]][::2] == [f"Message {n} about {ctx.tag}." for n in (1, 2)]
     # `before` is ignored by the runtime: a page "before 2000" is still the oldest message.
