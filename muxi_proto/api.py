@@ -145,7 +145,7 @@ class _Base(Generic[P, R]):
         params = [p.replace(annotation=self._hints.get(p.name, p.annotation)) for p in params]
         self._parameters = _with_option_parameters(params)
         self.__signature__ = inspect.Signature(
-            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY), *params],
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY), *self._parameters],
             return_annotation="CallMachine",
         )
 
@@ -391,7 +391,8 @@ class CallFactory:
 
     def with_options(self, **options: Unpack[CallOptions]) -> Self:
         """A copy whose calls all use ``options`` (``timeout``, ``extra_headers``,
-        ``idempotency_key``, ``max_retries``); a client's copy shares its transport and pool."""
+        ``idempotency_key``, ``max_retries``, ``idle_timeout``); a client's copy shares its
+        transport and pool."""
         clone = copy.copy(self)
         clone.settings = self.settings.with_options(options)
         clone._copied()

@@ -1,4 +1,7 @@
-"""muxi_transports: the I/O half of the MUXI client (transports, clients, local test server)."""
+"""muxi_transports: the I/O half of the MUXI client: transports, and the clients that drive the core over them.
+
+The local MUXI server for tests is the separate package ``muxi_testing``.
+"""
 
 from __future__ import annotations
 
