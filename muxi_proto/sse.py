@@ -15,9 +15,11 @@ How it stays fast whatever the events look like (this is the hot path of every s
   the stream's order and spelling) and whether comments (keepalives) come first. The decoder
   learns the shape from the stream itself, and learns again when events stop matching it. The
   split gives, per event, its field values and the value of its data line: events are then
-  built in bulk (``map``), with no per-line or per-event Python loop. Multi-line data is split
-  in bulk too; anything else (other fields, comments inside events, a mix of line ends) goes
-  through the line-by-line machine, which the property tests hold to a literal reference parser.
+  built in bulk (``map``), with no per-line or per-event Python loop (a shape with one field
+  line, the usual named, id or retry stream, has a shorter way for the few events of a small
+  chunk). Multi-line data is split in bulk too; anything else (other fields, comments inside
+  events, a mix of line ends) goes through the line-by-line machine, which the property tests
+  hold to a literal reference parser.
 * Events arrive as soon as their blank line does: ``feed`` returns every event its chunk
   completed. An unfinished event larger than 256 KiB, and anything near ``max_size``, is read
   line by line instead, so memory stays bounded and the size limit is checked at once.
@@ -497,9 +499,101 @@ class SSEDecoder:
                     return list(map(_Message, values))
         else:
             parts = shape.split(text)
+            if shape.width == 2 and not parts[0]:
+                events = self._one_field(shape, parts, "\n")
+                if events is not None:
+                    return events
         out = self._parts(shape, parts, "\n", text)
         self._refresh()
         return out
+
+    def _one_field(self, shape: _Shape, parts: list[str], eol: str) -> list[ServerSentEvent] | None:
+        # A split (nothing before its first event) by a shape with one field line: when every
+        # event has one data line and a value the field takes as it is (no NUL in an id, a retry
+        # of ASCII digits), its events, as `_parts` would give them; else None, with nothing
+        # changed. (Small chunks of id, retry and named streams: one or two events a chunk.)
+        field = shape.kinds[0]
+        if len(parts) == 3:  # one event (no map and no slices: they cost more than they save)
+            value = parts[2]
+            if ("\n" in value) if eol == "\n" else not _plain(value, eol):
+                return None
+            text = parts[1]
+            if field == "retry":
+                retry = self._ints.get(text)
+                if retry is None:
+                    if not self._known_retries(parts[1:2]):
+                        return None
+                    retry = self._ints[text]
+                self._retry = retry
+                event: ServerSentEvent = (ServerSentEvent("message", value, self._id_buffer, retry)
+                                          if self._id_buffer else _Retried(value, retry))
+            elif field == "id":
+                if "\0" in text:
+                    return None
+                self._id_buffer = text
+                event = (_Identified(value, text) if self._retry is None
+                         else ServerSentEvent("message", value, text, self._retry))
+            else:
+                if text:
+                    self._named += 1
+                event = (_Named(text or "message", value) if not self._id_buffer and self._retry is None
+                         else ServerSentEvent(text or "message", value, self._id_buffer, self._retry))
+            self._last_event_id = self._id_buffer
+            self._seen += 1
+            if self._seen >= _WINDOW:
+                self._window()
+            return [event]
+        values = parts[2::2]
+        joined = "".join(values)
+        if ("\n" in joined) if eol == "\n" else not _plain(joined, eol):
+            return None
+        column = parts[1::2]
+        count = len(values)
+        if field == "retry":
+            retries: list[Any] = list(map(self._ints.get, column))
+            if None in retries:  # a value not read before
+                if not self._known_retries(column):
+                    return None
+                retries = list(map(self._ints.__getitem__, column))
+            self._retry = retries[-1]
+            if self._id_buffer:
+                out: list[ServerSentEvent] = list(
+                    map(ServerSentEvent, repeat("message"), values, repeat(self._id_buffer), retries))
+            else:
+                out = list(map(_Retried, values, retries))
+        elif field == "id":
+            if "\0" in "".join(column):
+                return None
+            if self._retry is None:
+                out = list(map(_Identified, values, column))
+            else:
+                out = list(map(ServerSentEvent, repeat("message"), values, column, repeat(self._retry)))
+            self._id_buffer = column[-1]
+        else:
+            unnamed = column.count("")
+            self._named += count - unnamed
+            kinds = [name or "message" for name in column] if unnamed else column
+            if not self._id_buffer and self._retry is None:
+                out = list(map(_Named, kinds, values))
+            else:
+                out = list(map(ServerSentEvent, kinds, values, repeat(self._id_buffer), repeat(self._retry)))
+        self._last_event_id = self._id_buffer
+        self._seen += count
+        if self._seen >= _WINDOW:
+            self._window()
+        return out
+
+    def _known_retries(self, column: list[str]) -> bool:
+        # Read the retry values of `column` into `_ints`; False (nothing read) when one is not
+        # what a `retry` field takes as it is: ASCII digits (and not thousands of them).
+        for text in column:
+            if not (text.isdigit() and text.isascii() and len(text) <= _MAX_RETRY_DIGITS):
+                return False
+        known = self._ints
+        if len(known) > 256:  # (a stream's retry values are few)
+            known.clear()
+        known.update((text, int(text)) for text in column)
+        return True
 
     def _trailer(self, values: list[str], joined: str, eol: str) -> bool:
         # True when only the last of `values` has a line end, and what follows its first line is

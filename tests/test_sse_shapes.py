@@ -259,3 +259,88 @@ def test_named_count_counts_named_events_in_every_path() -> None:
     decoder.feed(b"".join(b"event: a\ndata: %d\n\n" % i for i in range(30)))  # in bulk
     decoder.feed(b"event:\ndata: x\n\ndata: y\n\n")  # an empty type is `message`: not named
     assert decoder.named_count == 31
+
+
+# A one-field shape (`event`, `id` or `retry` then one data line): chunks of one or two whole
+# events take a shortcut (`_one_field`) as long as the values are ones the field takes as they
+# are; anything else (an ignored value, more lines, a comment, another shape) leaves it.
+ONE_FIELD = {
+    "event": ["progress", "progress", "", "message", "é", " spaced"],
+    "id": ["1", "1", "42", "", "a\x00b", "req 7", "é"],
+    "retry": ["3000", "3000", "3001", "007", "", "x", "\u0663", "1" * 4001, "0" * 4001 + "5", "12x"],
+}
+
+
+@st.composite
+def one_field_streams(draw: st.DrawFn) -> tuple[list[bytes], int]:
+    """A stream of one-field events whose value changes along the way (sometimes to one that is
+    ignored), now and then another kind of event, cut into one event, two events, or any size
+    a chunk; with how many events have an `event:` type."""
+    field = draw(st.sampled_from(sorted(ONE_FIELD)))
+    eol = draw(st.sampled_from(["\n", "\n", "\r\n", "\r"]))
+    space = draw(st.sampled_from([" ", " ", ""]))
+    values = ONE_FIELD[field]
+    value = values[0]
+    events: list[str] = []
+    named = 0
+    for index in range(draw(st.integers(1, 40))):
+        if draw(st.integers(0, 5)) == 0:
+            value = draw(st.sampled_from(values))
+        other = draw(st.integers(0, 11))
+        data = f"data:{space}{index}"
+        if other == 0:
+            data += f"\ndata:{space}more"  # two data lines
+        elif other == 1:
+            events.append(": keepalive\n\n")
+        elif other == 2:
+            data = ": t\n" + data  # a comment first
+        elif other == 3:
+            events.append(f"data: plain {index}\n\n")  # another shape
+        elif other == 4:
+            data += "\nid: late"  # a field after the data line
+        lines = f"{field}:{space}{value}\n{data}\n\n"
+        if field == "event" and value:
+            named += 1
+        events.append(lines)
+    chunks = [event.replace("\n", eol).encode() for event in events]
+    how = draw(st.sampled_from(["one", "two", "size"]))
+    if how == "two":
+        chunks = [b"".join(chunks[i:i + 2]) for i in range(0, len(chunks), 2)]
+    elif how == "size":
+        data_bytes = b"".join(chunks)
+        size = draw(st.sampled_from([1, 5, 64, 300, 512]))
+        chunks = [data_bytes[i:i + size] for i in range(0, len(data_bytes), size)]
+    return chunks, named
+
+
+@given(one_field_streams())
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_one_field_shapes_with_changing_values_equal_the_reference(case: tuple[list[bytes], int]) -> None:
+    chunks, named = case
+    _check_every_prefix(chunks)
+    decoder = SSEDecoder()
+    for chunk in chunks:
+        decoder.feed(chunk)
+    assert decoder.named_count == named
+
+
+@pytest.mark.parametrize("field", sorted(ONE_FIELD))
+@pytest.mark.parametrize("per_chunk", [1, 2, 3])
+def test_one_field_shortcut_entered_and_left(field: str, per_chunk: int) -> None:
+    # Every value of the field in turn, a few events each, then the runtime's plain frames (which
+    # show the id and retry in force), then events with two fields; whole events per chunk, as
+    # the shortcut sees them. Then every two values in one chunk, a plain frame after them.
+    values = ONE_FIELD[field]
+    frames = []
+    for round_ in range(2):
+        for value in values:
+            frames += [f"{field}: {value}\ndata: {value[:8]} {i}\n\n" for i in range(3)]
+            frames.append(RUNTIME.format(round_))
+        frames += [RUNTIME.format(i) for i in range(5)]
+        frames += [f"{field}: {values[0]}\nid: x{round_}\ndata: both\n\n"] * 3
+    raw = [frame.encode() for frame in frames]
+    chunks = [b"".join(raw[i:i + per_chunk]) for i in range(0, len(raw), per_chunk)]
+    for first, second in itertools.pairwise([*values, *values[::-1]]):
+        chunks.append(f"{field}: {first}\ndata: a\n\n{field}: {second}\ndata: b\n\n".encode())
+        chunks.append(RUNTIME.format(0).encode())
+    _check_every_prefix(chunks)
