@@ -342,7 +342,7 @@ class SSEDecoder:
     __slots__ = (
         "_bom", "_buf", "_cap", "_cut_comments", "_data", "_data_len", "_dirty", "_ended", "_eol", "_error",
         "_event_type", "_fast", "_fixes", "_halt", "_id_buffer", "_ints", "_last_event_id", "_limit", "_max", "_multi",
-        "_named", "_open", "_pre", "_retry", "_seen", "_shape", "_single", "_skip_lf", "_slow",
+        "_named", "_one", "_open", "_pre", "_retry", "_seen", "_shape", "_single", "_skip_lf", "_slow",
         "_special", "_started", "_trailers", "_whole",
     )
 
@@ -364,7 +364,8 @@ class SSEDecoder:
         self._open = False
         self._shape = _shape("\n", False, (), "data: ")
         self._multi = False  # the last events of the shape had more data lines: split those first
-        self._single = True  # the last chunk completed one event (small chunks): try that first
+        self._single = True  # the last two chunks completed one event each (small chunks): try that first
+        self._one = True  # (the last one did)
         self._fast = True  # the shape is `fast`, not `_multi`, and no id or retry is in force
         self._ints: dict[str, int] = {}  # retry values read so far
         self._seen = self._trailers = 0  # events, and comments after them, in the current window
@@ -480,7 +481,7 @@ class SSEDecoder:
                 self._fail(exc, raise_it=not out)
             return out
         if self._fast:  # unnamed events, no id or retry in force: the MUXI norm (see `_fast`)
-            if self._single:  # the last chunk had one event: maybe this one too (small chunks)
+            if self._single:  # the last chunks had one event: maybe this one too (small chunks)
                 skip = shape.skip
                 if text[:skip] == shape.literal:
                     value = text[skip:]
@@ -492,7 +493,8 @@ class SSEDecoder:
                 joined = "".join(values)
                 if "\n" not in joined or self._trailer(values, joined, "\n"):
                     count = len(values)
-                    self._single = count == 1
+                    self._single = self._one and count == 1
+                    self._one = count == 1
                     self._seen += count
                     if self._seen >= _WINDOW:
                         self._window()
@@ -762,13 +764,21 @@ class SSEDecoder:
             except LimitExceededError as exc:
                 self._fail(exc, raise_it=not out)
             return out
+        if self._fast and self._single:  # as in `feed`, for other line ends
+            skip = shape.skip
+            if text[:skip] == shape.literal:
+                value = text[skip:]
+                if ("\n" not in value and "\r" not in value) if eol == "\r\n" else eol not in value:
+                    return [_Message(value)]
         parts = shape.split(text)
-        if self._fast and not parts[0]:  # as in `feed`, for other line ends
+        if self._fast and not parts[0]:
             values = parts[1:]
             joined = "".join(values)
-            if _plain(joined, eol) or self._trailer(values, joined, eol):
+            if (("\n" not in joined and "\r" not in joined) if eol == "\r\n" else eol not in joined) \
+                    or self._trailer(values, joined, eol):
                 count = len(values)
-                self._single = count == 1
+                self._single = self._one and count == 1
+                self._one = count == 1
                 self._seen += count
                 if self._seen >= _WINDOW:
                     self._window()
@@ -819,7 +829,8 @@ class SSEDecoder:
             values = parts[2::2]
             if _plain("".join(values), eol):
                 count = len(values)
-                self._single = count == 1
+                self._single = self._one and count == 1
+                self._one = count == 1
                 out: list[ServerSentEvent] = []
                 self._bulk(shape, parts, 0, count, out, values)
                 self._last_event_id = self._id_buffer
@@ -828,7 +839,8 @@ class SSEDecoder:
                     self._window()
                 return out
         size = len(parts)
-        self._single = size == width + 1
+        self._single = self._one and size == width + 1
+        self._one = size == width + 1
         self._last_event_id = self._id_buffer  # (in force since the last blank line)
         if size == width + 1 and not head:  # one event of the shape
             value = parts[width]
