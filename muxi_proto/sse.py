@@ -434,12 +434,22 @@ class SSEDecoder:
         buf = self._buf
         if 10 not in data:
             if 13 in data:
+                # CR line ends: as `_feed_cr` finds (the last "\r\r") when `_buf` holds no LF.
+                cut = data.rfind(b"\r\r")
+                if cut >= 0 and 10 not in buf:
+                    return self._complete(data, cut, cut + 2, "\r")
                 return self._feed_cr(data)
             buf += data  # no line end: part of a line
             if len(buf) > self._limit:
                 return self._to_lines(b"")
             return []
         if 13 in data:
+            # CRLF line ends: as `_feed_cr` finds when no line end follows the last CRLF CRLF.
+            cut = data.rfind(b"\r\n\r\n")
+            if cut >= 0:
+                rest = data[cut + 4:]
+                if 10 not in rest and 13 not in rest:
+                    return self._complete(data, cut, cut + 4, "\r\n")
             return self._feed_cr(data)
         cut = data.rfind(10) - 1  # the last blank line of the chunk: usually the last LF ends it
         if cut < 0 or data[cut] != 10:

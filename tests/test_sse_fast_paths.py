@@ -157,3 +157,19 @@ def test_cr_and_crlf_frames_a_few_per_chunk_equal_the_reference(frames: list[byt
     frames = [frame.replace(b"\n", eol.encode()) for frame in frames]
     chunks = [b"".join(frames[i:i + per_chunk]) for i in range(0, len(frames), per_chunk)]
     assert decode(chunks) == reference(b"".join(frames))
+
+
+@pytest.mark.parametrize("ends", list(itertools.product(["\n", "\r", "\r\n"], repeat=3)))
+def test_line_ends_that_change_between_chunks_equal_the_reference(ends: tuple[str, str, str]) -> None:
+    # An event whose lines end in different ways, cut anywhere near its line ends into two or
+    # three chunks: the chunk that completes it may hold one kind of line end and `_buf` another
+    # (the shortcuts in `feed` for CR and CRLF chunks must see what `_buf` holds).
+    first, second, blank = ends
+    data = f"data: a{first}data: b{second}{blank}data: c{second}{blank}".encode()
+    ends_at = [i for i, byte in enumerate(data) if byte in (10, 13)]
+    near = sorted({i + d for i in ends_at for d in (0, 1, 2)} & set(range(1, len(data))))
+    for a, b in itertools.combinations([0, *near], 2):
+        for cuts in ([b], [a, b]) if a else ([b],):
+            bounds = [0, *cuts, len(data)]
+            chunks = [data[x:y] for x, y in itertools.pairwise(bounds)]
+            assert decode(chunks) == reference(data), chunks
