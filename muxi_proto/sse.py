@@ -849,8 +849,9 @@ class SSEDecoder:
                     self._window()
                 return out
         size = len(parts)
-        self._single = self._one and size == width + 1
-        self._one = size == width + 1
+        if size > 1:  # (a chunk of comments alone, e.g. a keepalive, does not count)
+            self._single = self._one and size == width + 1
+            self._one = size == width + 1
         self._last_event_id = self._id_buffer  # (in force since the last blank line)
         if size == width + 1 and not head:  # one event of the shape
             value = parts[width]
