@@ -60,9 +60,14 @@ class Worker:
 
     def __init__(self, name: str, python: str | Path, module: str, function: str, **kwargs: Any) -> None:
         self.name = name
+        env = worker_env()
+        if Path(python) != Path(sys.executable):
+            # Another environment (the official SDK's): a PYTHONPATH that points at a checkout of
+            # ours (to run a worktree's code) would shadow its `muxi` package.
+            env.pop("PYTHONPATH", None)
         self._process = subprocess.Popen(
             [str(python), str(Path(__file__).resolve()), "--worker", module, function, json.dumps(kwargs)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=worker_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
             cwd=tempfile.gettempdir(),  # never the project root: `muxi` must resolve per venv
         )
 
