@@ -9,13 +9,14 @@ and lone CR line ends, non-ASCII text; each cut into fixed-size chunks of 64 B, 
 gets the same chunks and consumes every event, counting them and adding up their data lengths:
 
 * ours: ``SSEDecoder.feed`` on each chunk of a transport response (raw SSE, as httpx-sse);
-* main: the decoder of the ``main`` branch (``git show main:muxi_proto/sse.py``, run the same
-  way), so that no cell is slower than before;
+* before: the decoder of another revision (``--baseline``, by default ``c60221b``, the decoder
+  before the work on the SSE issue began: ``git show c60221b:muxi_proto/sse.py``), run the same
+  way, so that no cell is slower than before;
 * official: ``FormationClient.chat_stream`` of muxi 1.20260713.0 on an ``httpx.Client`` whose
   ``MockTransport`` answers the chunks: httpx's line decoding and the official parser;
 * httpx-sse: ``connect_sse(...).iter_sse()`` on the same kind of httpx client.
 
-Checks: ours and main must decode the same events (count and total data length) and the peers
+Checks: ours and before must decode the same events (count and total data length) and the peers
 the same data (httpx-sse also yields data-less events at blank lines once an id is set, which
 the spec does not dispatch: they are counted apart). Time per event divides by the spec's count.
 
@@ -58,7 +59,8 @@ import workloads
 
 CHUNKS = (64, 512, 4096, 65536)
 OURS = "ours"
-MAIN = "main"
+BEFORE = "before"  # (the column of the --baseline revision's decoder)
+BASELINE = "c60221b"  # the decoder before the work on the SSE issue began
 OFFICIAL = "official"
 HTTPX_SSE = "httpx-sse"
 LOWER = "lower bound"
@@ -66,7 +68,7 @@ FLOOR = "floor"
 SPLIT = "split floor"
 NAMES = {
     OURS: "ours: SSEDecoder.feed",
-    MAIN: "main's SSEDecoder.feed (before this change)",
+    BEFORE: "SSEDecoder.feed of the --baseline revision (before)",
     OFFICIAL: "official: FormationClient.chat_stream (httpx iter_lines + its parser)",
     HTTPX_SSE: "httpx-sse 0.4.3: iter_sse",
     LOWER: "lower bound: bytes.split at blank lines, no decoding, no objects",
@@ -309,7 +311,7 @@ def _main_source(ref: str, log: Callable[[str], None]) -> str | None:
         text = subprocess.run(["git", "show", f"{ref}:muxi_proto/sse.py"], cwd=_harness.ROOT, check=True,
                               capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        log(f"sse: no {ref}:muxi_proto/sse.py (git), the main row is left out")
+        log(f"sse: no {ref}:muxi_proto/sse.py (git), the before column is left out")
         return None
     path = Path(tempfile.gettempdir()) / f"muxi_sse_{ref.replace('/', '_')}.py"
     path.write_text(text, encoding="utf-8")
@@ -328,7 +330,7 @@ def measure(opts: argparse.Namespace, official_py: str | None, log: Callable[[st
         kw = {"shape": shape, "budget": opts.budget, "chunks": chunks, "repeat": opts.repeat}
         contenders: list[tuple[str, Any, str, str, dict[str, Any]]] = [(OURS, ours_py, "bench_sse", "ours", kw)]
         if source:
-            contenders.append((MAIN, ours_py, "bench_sse", "main_decoder", {**kw, "source": source}))
+            contenders.append((BEFORE, ours_py, "bench_sse", "main_decoder", {**kw, "source": source}))
         if official_py:
             contenders += [(OFFICIAL, official_py, "bench_sse", "official", kw),
                            (HTTPX_SSE, official_py, "bench_sse", "httpx_sse", kw)]
@@ -345,7 +347,7 @@ def measure(opts: argparse.Namespace, official_py: str | None, log: Callable[[st
                 workloads.sse_stream(shape, _events_of(shape, opts.budget)), size)))}
             for name, results in rounds.items():
                 got = results[0][key]
-                if name in (OURS, MAIN) and (got["events"], got["checksum"]) != (want["events"], want["checksum"]):
+                if name in (OURS, BEFORE) and (got["events"], got["checksum"]) != (want["events"], want["checksum"]):
                     raise SystemExit(f"{name} decoded other events ({shape}, {size} B): {got}, want {want}")
                 if name in (OFFICIAL, HTTPX_SSE) and (got["events"] - got["empty"], got["checksum"]) != (
                         want["events"] - want["empty"], want["checksum"]):
@@ -369,7 +371,7 @@ def _geomean(values: list[float]) -> float:
 def summary(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per peer: every cell's ratio (peer median / ours), the worst cell and the geometric mean."""
     result: dict[str, dict[str, Any]] = {}
-    for peer in (OFFICIAL, HTTPX_SSE, MAIN):
+    for peer in (OFFICIAL, HTTPX_SSE, BEFORE):
         ratios = {(shape, size): cell[peer].median / cell[OURS].median
                   for shape, cells in data["shapes"].items() for size, cell in cells.items() if peer in cell}
         if ratios:
@@ -404,10 +406,11 @@ def report(opts: argparse.Namespace, data: dict[str, Any]) -> tuple[str, list[tu
                 checks.append((f"SSE worst cell vs {peer}", stats["worst"], 3.0))
                 checks.append((f"SSE geomean vs {peer}", stats["geomean"], 4.0))
             else:
-                checks.append(("SSE worst cell vs main's decoder (no cell slower)", stats["worst"], 1.0))
+                checks.append((f"SSE worst cell vs the decoder before ({opts.baseline}; no cell slower)",
+                               stats["worst"], 1.0))
         lines.append(_harness.table(["comparison", "worst cell", "where", "geomean"], rows))
     headers = ["shape", "chunk", "ours ns/event"]
-    peers = [p for p in (MAIN, OFFICIAL, HTTPX_SSE) if any(p in c for cells in data["shapes"].values()
+    peers = [p for p in (BEFORE, OFFICIAL, HTTPX_SSE) if any(p in c for cells in data["shapes"].values()
                                                          for c in cells.values())]
     for peer in peers:
         headers += [f"{peer} ns/event", f"vs {peer}"]
@@ -424,6 +427,8 @@ def report(opts: argparse.Namespace, data: dict[str, Any]) -> tuple[str, list[tu
                     row += ["", ""]
             rows.append(row)
     lines += ["", "**Every cell**", "", _harness.table(headers, rows)]
+    if BEFORE in peers:
+        lines += ["", f"before: the decoder of `{opts.baseline}` (`--baseline`), run the same way."]
     lines += ["", "Shapes: " + "; ".join(f"`{name}` {text}" for name, text in workloads.SHAPES.items()
                                           if name in data["shapes"]) + "."]
     extra = {(shape, size): cell.get(HTTPX_SSE + " extra events", 0) for shape, cells in data["shapes"].items()
@@ -473,7 +478,8 @@ def add_options(parser: argparse.ArgumentParser, quick: bool) -> None:
                         help="bytes of stream per cell and pass")
     parser.add_argument("--rounds", type=int, default=3 if quick else 5)
     parser.add_argument("--repeat", type=int, default=3, help="passes per round (best kept)")
-    parser.add_argument("--baseline", default="main", help="git revision of the decoder to compare with ('' to skip)")
+    parser.add_argument("--baseline", default=BASELINE,
+                        help="git revision of the decoder to compare with, the before column ('' to skip)")
     parser.add_argument("--linear-mib", default="" if quick else "1,4,16",
                         help="sizes of the long-line check, e.g. 1,2,4,8,16,50 ('' to skip)")
 
