@@ -555,6 +555,46 @@ class SSEDecoder:
             if self._seen >= _WINDOW:
                 self._window()
             return [event]
+        if len(parts) == 5:  # two events (512-byte chunks of the usual events): the same way
+            _, text, value, last, final = parts
+            if ("\n" in value or "\n" in final) if eol == "\n" else not _plain(value + final, eol):
+                return None
+            if field == "retry":
+                known = self._ints
+                retry = known.get(text)
+                after = known.get(last)
+                if retry is None or after is None:
+                    if not self._known_retries(parts[1::2]):
+                        return None
+                    retry = known[text]
+                    after = known[last]
+                self._retry = after
+                if self._id_buffer:
+                    pair = [ServerSentEvent("message", value, self._id_buffer, retry),
+                            ServerSentEvent("message", final, self._id_buffer, after)]
+                else:
+                    pair = [_Retried(value, retry), _Retried(final, after)]
+            elif field == "id":
+                if "\0" in text or "\0" in last:
+                    return None
+                self._id_buffer = last
+                if self._retry is None:
+                    pair = [_Identified(value, text), _Identified(final, last)]
+                else:
+                    pair = [ServerSentEvent("message", value, text, self._retry),
+                            ServerSentEvent("message", final, last, self._retry)]
+            else:
+                self._named += (text != "") + (last != "")
+                if not self._id_buffer and self._retry is None:
+                    pair = [_Named(text or "message", value), _Named(last or "message", final)]
+                else:
+                    pair = [ServerSentEvent(text or "message", value, self._id_buffer, self._retry),
+                            ServerSentEvent(last or "message", final, self._id_buffer, self._retry)]
+            self._last_event_id = self._id_buffer
+            self._seen += 2
+            if self._seen >= _WINDOW:
+                self._window()
+            return pair
         values = parts[2::2]
         joined = "".join(values)
         if ("\n" in joined) if eol == "\n" else not _plain(joined, eol):

@@ -329,7 +329,8 @@ def test_one_field_shapes_with_changing_values_equal_the_reference(case: tuple[l
 def test_one_field_shortcut_entered_and_left(field: str, per_chunk: int) -> None:
     # Every value of the field in turn, a few events each, then the runtime's plain frames (which
     # show the id and retry in force), then events with two fields; whole events per chunk, as
-    # the shortcut sees them. Then every two values in one chunk, a plain frame after them.
+    # the shortcut sees them. Then every two values in one chunk, each pair followed by an event
+    # whose value is ignored (it shows the id and retry in force).
     values = ONE_FIELD[field]
     frames = []
     for round_ in range(2):
@@ -340,7 +341,12 @@ def test_one_field_shortcut_entered_and_left(field: str, per_chunk: int) -> None
         frames += [f"{field}: {values[0]}\nid: x{round_}\ndata: both\n\n"] * 3
     raw = [frame.encode() for frame in frames]
     chunks = [b"".join(raw[i:i + per_chunk]) for i in range(0, len(raw), per_chunk)]
-    for first, second in itertools.pairwise([*values, *values[::-1]]):
-        chunks.append(f"{field}: {first}\ndata: a\n\n{field}: {second}\ndata: b\n\n".encode())
-        chunks.append(RUNTIME.format(0).encode())
     _check_every_prefix(chunks)
+    ignored = {"event": "progress", "id": "a\x00b", "retry": "x"}[field]  # (shows what is in force)
+    pairs = []
+    for first, second in itertools.product(values, repeat=2):
+        pairs.append(f"{field}: {first}\ndata: a\n\n{field}: {second}\ndata: b\n\n".encode())
+        pairs.append(f"{field}: {ignored}\ndata: c\n\n".encode())
+    pairs.append(RUNTIME.format(0).encode())
+    _check_every_prefix(pairs)  # (nothing else in force)
+    _check_every_prefix([b"id: 5\nretry: 9\n\n", *pairs])  # (the other field in force too)
