@@ -499,6 +499,14 @@ class SSEDecoder:
                         return [_Message(value)]
             parts = shape.split(text)
             if not parts[0]:
+                if len(parts) == 3:  # two events (512-byte chunks): no slice, join or map either
+                    _, first, second = parts
+                    if "\n" not in first and "\n" not in second:
+                        self._single = self._one = False
+                        self._seen += 2
+                        if self._seen >= _WINDOW:
+                            self._window()
+                        return [_Message(first), _Message(second)]
                 values = parts[1:]
                 joined = "".join(values)
                 if "\n" not in joined or self._trailer(values, joined, "\n"):
@@ -822,6 +830,15 @@ class SSEDecoder:
                     return [_Message(value)]
         parts = shape.split(text)
         if self._fast and not parts[0]:
+            if len(parts) == 3:  # two events, as in `feed`
+                _, first, second = parts
+                both = first + second
+                if ("\n" not in both and "\r" not in both) if eol == "\r\n" else eol not in both:
+                    self._single = self._one = False
+                    self._seen += 2
+                    if self._seen >= _WINDOW:
+                        self._window()
+                    return [_Message(first), _Message(second)]
             values = parts[1:]
             joined = "".join(values)
             if (("\n" not in joined and "\r" not in joined) if eol == "\r\n" else eol not in joined) \
