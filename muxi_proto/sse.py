@@ -248,6 +248,8 @@ def _learn(text: str, current: _Shape) -> _Shape | None:
     """The shape of the first event with data in ``text`` (LF line ends), or ``None``."""
     comments = False  # comment lines in the event, before its fields
     header: list[str] = []
+    names: list[str] = []  # the fields of `header`
+    text = text.lstrip("\n")  # (blank lines first: nothing was pending)
     start = 0
     for _ in range(_SAMPLE_LINES):
         end = text.find("\n", start)
@@ -255,6 +257,7 @@ def _learn(text: str, current: _Shape) -> _Shape | None:
         start = end + 1
         if not line:
             header = []  # a blank line: whatever came before had no data
+            names = []
             comments = False
         elif line[0] == ":":
             if header:
@@ -267,9 +270,10 @@ def _learn(text: str, current: _Shape) -> _Shape | None:
             prefix = name + (": " if value[:1] == " " else ":")
             if name == "data":
                 return _shape(current.eol, comments or current.comments, tuple(header), prefix)
-            if name not in _FIELDS or any(p.startswith(name + ":") for p in header):
+            if name not in _FIELDS or name in names:
                 return None
             header.append(prefix)
+            names.append(name)
         if end < 0:
             break
     return None
@@ -498,7 +502,10 @@ class SSEDecoder:
                     if "\n" not in value:
                         return [_Message(value)]
             parts = shape.split(text)
-            if not parts[0]:
+            head = parts[0]
+            if len(parts) == 1 and head[self._pre:self._pre + 1] == ":" and "\n" not in head[self._pre:]:
+                return []  # one comment alone (a keepalive): nothing changes
+            if not head:
                 if len(parts) == 3:  # two events (512-byte chunks): no slice, join or map either
                     _, first, second = parts
                     if "\n" not in first and "\n" not in second:

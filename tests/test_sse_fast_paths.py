@@ -175,3 +175,12 @@ def test_line_ends_that_change_between_chunks_equal_the_reference(ends: tuple[st
             bounds = [0, *cuts, len(data)]
             chunks = [data[x:y] for x, y in itertools.pairwise(bounds)]
             assert decode(chunks) == reference(data), chunks
+
+
+@pytest.mark.parametrize("pending", [b"", b"data: x\n", b"id: 7\n", b"event: e\n", b": a\n", b"data: y", b"retry: 9\n"])
+@pytest.mark.parametrize("comment", [b": keepalive\n\n", b":\n\n", b": a: b\n\n"])
+def test_a_comment_alone_in_a_chunk_changes_nothing_pending(pending: bytes, comment: bytes) -> None:
+    # A chunk that is one comment and a blank line returns no event at once, unless the bytes
+    # before it left an event (or a line) open: then the blank line ends it as the spec says.
+    frames = [b"data: first\n\n", pending, comment, b"data: last\n\n"]
+    assert decode([f for f in frames if f]) == reference(b"".join(frames))
